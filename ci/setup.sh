@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(
   python3-venv python3-pip
-  openssh-client openssh-server          # SSH layer tests run a real sshd
+  openssh-client openssh-server sudo     # SSH layer tests run a real sshd (and a sudo user)
   debootstrap systemd-container          # lab machines (systemd-nspawn)
   apt-cacher-ng dnsmasq-base             # lab site services
   iproute2 iptables nftables curl rsync ca-certificates
