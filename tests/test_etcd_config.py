@@ -1,0 +1,208 @@
+"""helpers.etcd pure logic: unit rendering, cluster strings, bootstrap decision, parsing."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import stat
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from helpers import etcd, pki
+from helpers.errors import StepFailed
+from helpers.inventory import load_inventory
+from helpers.paths import REPO
+from helpers.tables import Table
+
+
+@pytest.fixture
+def inv(tmp_path, monkeypatch):
+    monkeypatch.setenv("KJ_CLUSTER_DIR", str(tmp_path / "cluster"))
+    return load_inventory(REPO / "inventories" / "lab.yaml")
+
+
+def test_members_and_clients(inv):
+    assert [h.name for h in etcd.members(inv)] == ["kube-mast01", "kube-mast02", "kube-mast03"]
+    assert [h.name for h in etcd.client_hosts(inv)] == ["kube-mast01", "kube-mast02", "kube-mast03"]
+    assert etcd.checker_host(inv).name == "kube-mast01"
+
+
+def test_initial_cluster_and_endpoints(inv):
+    hosts = etcd.members(inv)
+    assert etcd.initial_cluster(hosts) == (
+        "kube-mast01=https://192.168.4.21:2380,"
+        "kube-mast02=https://192.168.4.22:2380,"
+        "kube-mast03=https://192.168.4.23:2380"
+    )
+    assert etcd.endpoints(hosts) == (
+        "https://192.168.4.21:2379,https://192.168.4.22:2379,https://192.168.4.23:2379"
+    )
+
+
+def test_single_member_cluster():
+    inv = load_inventory(REPO / "inventories" / "small.yaml")
+    assert etcd.initial_cluster(etcd.members(inv)) == "kube-mast01=https://192.168.5.21:2380"
+
+
+def unit_flags(text: str) -> dict[str, str]:
+    flags = {}
+    for line in text.splitlines():
+        line = line.strip().rstrip("\\").strip()
+        if line.startswith("--"):
+            name, _, value = line[2:].partition("=")
+            flags[name] = value
+    return flags
+
+
+def test_unit_renders_tls_and_urls(inv):
+    pytest.importorskip("helpers.remote")
+    host = inv.host("kube-mast02")
+    text = etcd.render_unit(etcd.member_config(inv, host))
+    flags = unit_flags(text)
+    assert flags["name"] == "kube-mast02"
+    assert flags["data-dir"] == "/var/lib/etcd"
+    assert flags["listen-client-urls"] == "https://192.168.4.22:2379,https://127.0.0.1:2379"
+    assert flags["advertise-client-urls"] == "https://192.168.4.22:2379"
+    assert flags["listen-peer-urls"] == "https://192.168.4.22:2380"
+    assert flags["initial-advertise-peer-urls"] == "https://192.168.4.22:2380"
+    assert flags["initial-cluster"] == etcd.initial_cluster(etcd.members(inv))
+    assert flags["initial-cluster-token"] == "kube-demo-etcd"
+    assert flags["initial-cluster-state"] == "new"
+    assert flags["client-cert-auth"] == "true" and flags["peer-client-cert-auth"] == "true"
+    assert flags["trusted-ca-file"] == flags["peer-trusted-ca-file"] == "/etc/etcd/pki/ca.crt"
+    assert flags["cert-file"] == "/etc/etcd/pki/server.crt"
+    assert flags["peer-key-file"] == "/etc/etcd/pki/peer.key"
+    assert flags["listen-metrics-urls"] == "http://127.0.0.1:2381"
+    assert "Type=notify" in text and "User=etcd" in text
+    assert "ExecStart=/usr/local/bin/etcd \\" in text
+    # No URL listens on every address, no plain-HTTP client or peer URL.
+    assert "0.0.0.0" not in text
+    assert "http://192" not in text
+
+
+def test_unit_is_stable_across_runs(inv):
+    """The same inventory renders byte-identical units: a re-run never restarts etcd."""
+    pytest.importorskip("helpers.remote")
+    host = inv.host("kube-mast01")
+    assert etcd.render_unit(etcd.member_config(inv, host)) == etcd.render_unit(etcd.member_config(inv, host))
+
+
+def test_member_config_refuses_non_member(inv):
+    with pytest.raises(ValueError, match="hapx-node01"):
+        etcd.member_config(inv, inv.host("hapx-node01"))
+
+
+def test_bootstrap_state():
+    assert etcd.bootstrap_state({"a": False, "b": False, "c": False}) == "new"
+    assert etcd.bootstrap_state({"a": True, "b": True, "c": True}) == "existing"
+
+
+def test_bootstrap_state_refuses_a_join():
+    with pytest.raises(StepFailed) as err:
+        etcd.bootstrap_state({"a": True, "b": False, "c": True})
+    assert list(err.value.failures) == ["b"]
+    text = str(err.value)
+    assert "b" in text and "a, c already hold cluster data" in text and "join" in text
+
+
+def test_etcd_pki_files_and_reuse(inv):
+    first = etcd.ensure_etcd_pki(inv)
+    assert first.changed == 1 + 2 * 3 + 2 and first.ok == 0
+    d = etcd.pki_dir(inv)
+    assert d == Path(inv.cluster_dir) / "pki" / "etcd"
+    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    for key in d.glob("*.key"):
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600, key
+    server = pki.load_cert(d / "kube-mast01-server.crt")
+    assert pki.cert_sans(server) == ["kube-mast01", "kube-mast01.kube.demo", "localhost",
+                                     "127.0.0.1", "192.168.4.21"]
+    peer = pki.load_cert(d / "kube-mast01-peer.crt")
+    assert pki.cert_sans(peer) == ["kube-mast01", "kube-mast01.kube.demo", "192.168.4.21"]
+    table = etcd.cert_table(inv).as_dicts()
+    subjects = {r["name"]: r["subject"] for r in table}
+    assert subjects["apiserver-etcd-client"] == "CN=kube-apiserver-etcd-client"
+    assert subjects["healthcheck-client"] == "CN=etcd-healthcheck-client"
+    assert {r["usage"] for r in table if r["name"].endswith("-client")} == {"client"}
+    assert {r["issuer"] for r in table} == {"CN=etcd-ca"}
+
+    again = etcd.ensure_etcd_pki(inv)
+    assert again.changed == 0 and again.ok == len(first)
+    assert all(r.host == "local" for r in again)
+
+
+def test_etcd_pki_reissues_when_an_address_changes(inv, tmp_path):
+    etcd.ensure_etcd_pki(inv)
+    moved = inv.model_copy(deep=True)
+    moved.hosts[3].address = moved.hosts[3].address + 100  # kube-mast02 moves
+    report = etcd.ensure_etcd_pki(moved)
+    changed = {r.detail for r in report if r.status == "changed"}
+    assert changed == {
+        "kube-mast02-server: re-issued: SANs changed (+192.168.4.122, -192.168.4.22)",
+        "kube-mast02-peer: re-issued: SANs changed (+192.168.4.122, -192.168.4.22)",
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class FakeArtifact:
+    """Stand-in for helpers.artifacts.Artifact (a plain record; nothing remote is faked)."""
+
+    name: str
+    version: str
+    url: str
+    path: Path
+    sha256: str
+
+
+def make_tarball(tmp_path: Path) -> FakeArtifact:
+    path = tmp_path / "etcd-v3.6.0-linux-amd64.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name in ("etcd", "etcdctl", "etcdutl", "README.md"):
+            data = f"#!/bin/sh\necho {name}\n".encode()
+            info = tarfile.TarInfo(f"etcd-v3.6.0-linux-amd64/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return FakeArtifact("etcd", "v3.6.0", "http://mirror/etcd.tar.gz", path, digest)
+
+
+def test_extract_binaries(tmp_path):
+    art = make_tarball(tmp_path)
+    out = etcd.extract_binaries(art)
+    assert sorted(out) == ["etcd", "etcdctl", "etcdutl"]
+    for name, bin_art in out.items():
+        assert bin_art.path.read_text() == f"#!/bin/sh\necho {name}\n"
+        assert bin_art.sha256 == hashlib.sha256(bin_art.path.read_bytes()).hexdigest()
+        assert stat.S_IMODE(bin_art.path.stat().st_mode) == 0o755
+        assert bin_art.version == "v3.6.0" and bin_art.name == name
+    # Second call reuses the extracted files.
+    mtime = out["etcd"].path.stat().st_mtime_ns
+    assert etcd.extract_binaries(art)["etcd"].path.stat().st_mtime_ns == mtime
+
+
+def test_health_problems_name_the_member():
+    table = Table(["member", "endpoint", "health", "took", "error"], [
+        ["kube-mast01", "https://192.168.4.21:2379", "healthy", "3ms", ""],
+        ["kube-mast02", "https://192.168.4.22:2379", "UNHEALTHY", "", "context deadline exceeded"],
+    ])
+    problems = etcd.health_problems(table)
+    assert problems == ["etcd member kube-mast02 (https://192.168.4.22:2379) is unhealthy: "
+                        "context deadline exceeded"]
+
+
+def test_json_tolerates_log_lines():
+    text = '{"level":"warn","msg":"x"}\n[{"endpoint":"e","health":true}]'
+    # etcdctl prints JSON after any warnings on stderr, stdout holds only the document.
+    assert etcd._json('[{"endpoint":"e","health":true}]') == [{"endpoint": "e", "health": True}]
+    assert etcd._json("") is None
+    assert etcd._json(text) is None or isinstance(etcd._json(text), (list, dict))
+
+
+def test_etcdctl_command_line():
+    cmd = etcd.etcdctl("endpoint health", "https://a:2379")
+    assert cmd.startswith("/usr/local/bin/etcdctl --endpoints=https://a:2379 --cacert=/etc/etcd/pki/ca.crt")
+    assert "--cert=/etc/etcd/pki/healthcheck-client.crt" in cmd
+    anon = etcd.etcdctl("endpoint health", "https://a:2379", cert=False)
+    assert "--cert=" not in anon and "--key=" not in anon and "--cacert=" in anon
