@@ -1,0 +1,69 @@
+"""CoreDNS: the cluster's DNS, so pods find Services by name.
+
+Every pod's ``/etc/resolv.conf`` names the cluster DNS address (the kubelet's
+``clusterDNS``), which is the ClusterIP of the ``kube-dns`` Service in front of two
+CoreDNS pods. CoreDNS answers ``<service>.<namespace>.svc.<cluster domain>`` from the
+API server (the ``kubernetes`` plugin, which is why it needs to list Services,
+EndpointSlices, Pods and Namespaces) and forwards every other name to the name servers
+of the node it runs on (``forward . /etc/resolv.conf``; the pods use
+``dnsPolicy: Default``, so that file is the node's). In the air-gapped lab that is the
+site's dnsmasq, which knows the lab's host names and nothing else.
+
+The cluster domain is also the hosts' domain here (``inventory cluster.domain``), so the
+``kubernetes`` plugin *falls through* for names it does not know: a host name such as
+``kube-node01.<domain>`` is then forwarded to the site DNS instead of being answered
+NXDOMAIN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from helpers.remote import render_template
+from helpers.report import Report
+
+REPLICAS = 2
+
+
+def render_corefile(cluster_domain: str) -> str:
+    """Render the Corefile for ``cluster_domain``."""
+    return render_template("coredns/Corefile.j2", {"cluster_domain": cluster_domain})
+
+
+def manifests(inv) -> list[dict]:
+    """The CoreDNS objects: ServiceAccount, RBAC, ConfigMap, Deployment and Service."""
+    from helpers.containerd import image_ref  # noqa: PLC0415
+    from helpers.k8s_pki import cluster_domain  # noqa: PLC0415
+    from helpers.kube_apply import load_documents  # noqa: PLC0415
+
+    corefile = render_corefile(cluster_domain(inv))
+    return load_documents("coredns/coredns.yaml.j2", {
+        "corefile": corefile.rstrip("\n"),
+        "corefile_sha256": hashlib.sha256(corefile.encode()).hexdigest()[:16],
+        "replicas": REPLICAS,
+        "image": image_ref("coredns"),
+        "pull_policy": "Never" if inv.sources.images == "bundle" else "IfNotPresent",
+        "cluster_dns": str(inv.network.cluster_dns),
+    })
+
+
+def ensure_coredns(inv) -> Report:
+    """Apply the CoreDNS objects (server-side apply; a re-run changes nothing)."""
+    from helpers.kube_apply import api_client, apply_objects  # noqa: PLC0415
+
+    return apply_objects(api_client(inv), manifests(inv), "CoreDNS")
+
+
+def check_coredns(inv) -> dict[str, str]:
+    """The CoreDNS pods and their state: pod name to ``"<node>: Ready"`` or what is wrong."""
+    from kubernetes import client  # noqa: PLC0415
+
+    from helpers.kube_apply import api_client  # noqa: PLC0415
+
+    pods = client.CoreV1Api(api_client(inv)).list_namespaced_pod(
+        "kube-system", label_selector="k8s-app=kube-dns").items
+    state = {}
+    for pod in pods:
+        ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+        state[pod.metadata.name] = f"{pod.spec.node_name}: {'Ready' if ready else pod.status.phase}"
+    return state

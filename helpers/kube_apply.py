@@ -1,0 +1,97 @@
+"""Kubernetes objects, applied idempotently with the Kubernetes Python client.
+
+Objects are sent with *server-side apply*: the API server merges the fields we own
+into the live object and stores a new version only when something differs. Comparing
+the object's ``resourceVersion`` before and after tells whether the apply changed
+anything, so a re-run reports ``ok`` and writes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import yaml
+from kubernetes import client, config
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import NotFoundError
+
+from helpers.errors import ConfigError
+from helpers.remote import render_template
+from helpers.report import Report, Result
+
+FIELD_MANAGER = "kubernetes-journey"
+
+
+def admin_kubeconfig(inv) -> Path:
+    """Path of the cluster-admin kubeconfig notebook 04 wrote (points at the VIP)."""
+    return Path(inv.cluster_dir) / "kubeconfigs" / "admin.kubeconfig"
+
+
+def api_client(inv) -> client.ApiClient:
+    """Return a Kubernetes API client authenticated as the cluster admin.
+
+    Raises:
+        ConfigError: the admin kubeconfig is missing (run 04-masters first).
+    """
+    path = admin_kubeconfig(inv)
+    if not path.exists():
+        raise ConfigError(f"failed to load the admin kubeconfig {path}: file not found (run 04-masters)")
+    return config.new_client_from_config(config_file=str(path))
+
+
+def load_documents(template: str, context: dict) -> list[dict]:
+    """Render a multi-document YAML template and return its non-empty documents."""
+    return [doc for doc in yaml.safe_load_all(render_template(template, context)) if doc]
+
+
+def object_key(doc: dict) -> str:
+    """A readable key for one object: ``Kind/namespace/name`` or ``Kind/name``."""
+    meta = doc["metadata"]
+    ns = meta.get("namespace")
+    return f"{doc['kind']}/{ns}/{meta['name']}" if ns else f"{doc['kind']}/{meta['name']}"
+
+
+def apply_objects(api: client.ApiClient, docs: Iterable[dict], title: str) -> Report:
+    """Server-side apply each object in order; one report row per object.
+
+    Args:
+        api: an API client (see :func:`api_client`).
+        docs: Kubernetes objects as dictionaries (apiVersion, kind, metadata, ...).
+        title: the step title the report shows.
+
+    Returns:
+        A report keyed by ``Kind/[namespace/]name``: ``changed`` (created or updated)
+        or ``ok`` (the live object already matched). Failures are raised at the end.
+    """
+    dyn = DynamicClient(api)
+    results: dict[str, Result] = {}
+    started = time.monotonic()
+    for doc in docs:
+        key = object_key(doc)
+        t0 = time.monotonic()
+        try:
+            resource = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+            name = doc["metadata"]["name"]
+            namespace = doc["metadata"].get("namespace") if resource.namespaced else None
+            try:
+                before = resource.get(name=name, namespace=namespace).metadata.resourceVersion
+            except NotFoundError:
+                before = None
+            after = dyn.server_side_apply(
+                resource, body=doc, name=name, namespace=namespace,
+                field_manager=FIELD_MANAGER, force_conflicts=True,
+            ).metadata.resourceVersion
+        except Exception as err:  # noqa: BLE001 - every object is tried, failures reported together
+            results[key] = Result(key, "failed", f"failed to apply {key}: {err}",
+                                  time.monotonic() - t0, error=err)
+            continue
+        if before is None:
+            status, detail = "changed", "created"
+        elif before != after:
+            status, detail = "changed", "updated"
+        else:
+            status, detail = "ok", "unchanged"
+        results[key] = Result(key, status, detail, time.monotonic() - t0)
+    return Report(title, results, time.monotonic() - started).raise_for_failures()

@@ -1,0 +1,346 @@
+"""The kubelet: the agent on every node that registers it and runs its pods.
+
+Each kubelet authenticates to the API server (through the VIP) with its own client
+certificate (``CN=system:node:<name>``, ``O=system:nodes``), which the Node authorizer
+and the NodeRestriction admission plugin use to limit it to its own node and the pods
+bound to it. It serves its own HTTPS API (logs, exec, metrics) with a serving
+certificate signed by the Kubernetes CA, and accepts only clients the API server
+vouches for: anonymous access off, x509 client certificates from the Kubernetes CA,
+and webhook authentication and authorization (it asks the API server, through
+SubjectAccessReviews, whether a caller may do what it asks).
+
+Masters register too, tainted ``node-role.kubernetes.io/control-plane:NoSchedule`` so
+that ordinary pods stay on the workers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from helpers.errors import HostError
+from helpers.kubeconfig import KubeconfigSpec, render_kubeconfig
+from helpers.node_facts import NodeFacts, gather_facts
+from helpers.node_pki import kubelet_client_name, kubelet_serving_name, node_hosts
+from helpers.remote import Change, render_template
+from helpers.report import Report, Result
+from helpers.tables import Table
+
+BINARY = "/usr/local/bin/kubelet"
+KUBELET_DIR = "/var/lib/kubelet"
+PKI = f"{KUBELET_DIR}/pki"
+CONFIG_FILE = f"{KUBELET_DIR}/config.yaml"
+KUBECONFIG = f"{KUBELET_DIR}/kubeconfig"
+UNIT = "/etc/systemd/system/kubelet.service"
+CONTROL_PLANE_ROLE = "node-role.kubernetes.io/control-plane"
+WORKER_ROLE = "node-role.kubernetes.io/worker"
+MASTER_TAINT = {"key": CONTROL_PLANE_ROLE, "effect": "NoSchedule"}
+
+
+@dataclass(frozen=True)
+class KubeletSettings:
+    """What one node's KubeletConfiguration says.
+
+    Attributes:
+        node_name: the node's name (its inventory name).
+        facts: the node's facts (cgroup driver, cgroup v1, resolv.conf).
+        cluster_dns: the cluster DNS Service address.
+        cluster_domain: the cluster's DNS domain.
+        taints: taints to register with (masters: control-plane NoSchedule).
+    """
+
+    node_name: str
+    facts: NodeFacts
+    cluster_dns: str
+    cluster_domain: str
+    taints: list[dict] = field(default_factory=list)
+
+
+def settings_for(inv, host, facts: NodeFacts) -> KubeletSettings:
+    """The kubelet settings of one node, from the inventory and the node's facts."""
+    from helpers.k8s_pki import cluster_domain  # noqa: PLC0415
+
+    taints = [MASTER_TAINT] if "master" in host.roles else []
+    return KubeletSettings(host.name, facts, str(inv.network.cluster_dns), cluster_domain(inv), taints)
+
+
+def render_config(s: KubeletSettings) -> str:
+    """Render the KubeletConfiguration YAML for one node."""
+    return render_template("kubelet/kubelet-config.yaml.j2", {
+        "ca_file": f"{PKI}/ca.crt",
+        "cgroup_driver": s.facts.cgroup_driver,
+        "cgroup_v2": s.facts.cgroup_v2,
+        "cluster_dns": s.cluster_dns,
+        "cluster_domain": s.cluster_domain,
+        "resolv_conf": s.facts.resolv_conf,
+        "tls_cert_file": f"{PKI}/kubelet.crt",
+        "tls_key_file": f"{PKI}/kubelet.key",
+        "register_taints": s.taints,
+    })
+
+
+def render_unit(node_name: str, node_ip: str) -> str:
+    """Render the kubelet's systemd unit."""
+    return render_template("kubelet/kubelet.service.j2", {
+        "binary": BINARY, "config_file": CONFIG_FILE, "kubeconfig": KUBECONFIG,
+        "node_name": node_name, "node_ip": node_ip,
+    })
+
+
+def node_kubeconfig(inv, user: str, cert_name: str) -> str:
+    """Render a kubeconfig for ``user`` (certificate ``cert_name``) pointing at the VIP."""
+    from helpers import pki  # noqa: PLC0415
+    from helpers.control_plane import api_server_url  # noqa: PLC0415
+    from helpers.k8s_pki import pki_dir  # noqa: PLC0415
+
+    directory = pki_dir(inv.cluster_dir)
+    pair = pki.load_pair(directory, cert_name)
+    return render_kubeconfig(KubeconfigSpec(
+        cluster=inv.cluster.name, server=api_server_url(inv), user=user,
+        ca_pem=(directory / "ca.crt").read_bytes(), cert_pem=pair.cert_pem, key_pem=pair.key_pem,
+    ))
+
+
+def restart_if(h, unit: str, inputs_changed: bool) -> Change:
+    """Enable and start ``unit``; restart it only when it runs and an input changed."""
+    from helpers.remote import ensure_service  # noqa: PLC0415
+
+    return ensure_service(h, unit, restart=inputs_changed)
+
+
+def ensure_kubelet(fleet) -> Report:
+    """Install, configure and start the kubelet on every node (masters and workers).
+
+    Uploads the binary (only when its sha256 differs), the CA, the serving certificate,
+    the kubeconfig (client certificate, API server through the VIP), the
+    KubeletConfiguration and the unit; restarts the kubelet only when one of them
+    changed.
+    """
+    from helpers import artifacts  # noqa: PLC0415
+    from helpers.k8s_pki import pki_dir  # noqa: PLC0415
+    from helpers.remote import ensure_binary, ensure_directory, ensure_file  # noqa: PLC0415
+
+    inv = fleet.inventory
+    binary = artifacts.fetch(inv, "kubelet")
+    directory = pki_dir(inv.cluster_dir)
+    ca_pem = (directory / "ca.crt").read_bytes()
+
+    def apply(h) -> Change:
+        host = h.host
+        facts = gather_facts(h)
+        serving = kubelet_serving_name(host.name)
+        changes = [
+            ensure_directory(h, KUBELET_DIR, mode=0o700),
+            ensure_directory(h, PKI, mode=0o700),
+            ensure_binary(h, BINARY, binary),
+            ensure_file(h, f"{PKI}/ca.crt", ca_pem, mode=0o644),
+            ensure_file(h, f"{PKI}/kubelet.crt", (directory / f"{serving}.crt").read_bytes(), mode=0o644),
+            ensure_file(h, f"{PKI}/kubelet.key", (directory / f"{serving}.key").read_bytes(), mode=0o600),
+            ensure_file(h, KUBECONFIG, node_kubeconfig(inv, f"system:node:{host.name}",
+                                                       kubelet_client_name(host.name)), mode=0o600),
+            ensure_file(h, CONFIG_FILE, render_config(settings_for(inv, host, facts)), mode=0o644),
+            ensure_file(h, UNIT, render_unit(host.name, str(host.address)), mode=0o644),
+        ]
+        inputs = Change.merge(*changes)
+        service = restart_if(h, "kubelet", inputs.changed)
+        merged = Change.merge(inputs, service)
+        return Change(merged.changed, merged.detail or f"up to date ({facts.cgroup_driver} cgroup driver)")
+
+    return fleet.step("kubelet", apply, hosts=[h.name for h in node_hosts(inv)])
+
+
+# ------------------------------------------------------------------ in-cluster state
+
+
+def ensure_apiserver_kubelet_rbac(inv) -> Report:
+    """Let the API server's kubelet-client identity reach the kubelet API (logs, exec, stats).
+
+    The kubelets authorise every request through the API server (webhook mode); the API
+    server itself calls them as ``kube-apiserver-kubelet-client`` (see
+    :mod:`helpers.k8s_pki`), which needs this ClusterRole.
+    """
+    from helpers.k8s_pki import cert_specs  # noqa: PLC0415
+    from helpers.kube_apply import api_client, apply_objects, load_documents  # noqa: PLC0415
+
+    user = next(s.common_name for s in cert_specs(inv) if s.name == "apiserver-kubelet-client")
+    docs = load_documents("kubelet/apiserver-to-kubelet-rbac.yaml.j2", {"apiserver_kubelet_client_user": user})
+    return apply_objects(api_client(inv), docs, "API server to kubelet RBAC")
+
+
+def wanted_roles(host) -> tuple[dict[str, str], list[dict]]:
+    """The role labels and taints a node should carry: ``(labels, taints)``."""
+    labels, taints = {}, []
+    if "master" in host.roles:
+        labels[CONTROL_PLANE_ROLE] = ""
+        taints.append(MASTER_TAINT)
+    if "worker" in host.roles:
+        labels[WORKER_ROLE] = ""
+    return labels, taints
+
+
+def ensure_node_roles(inv, timeout: float = 180.0) -> Report:
+    """Label every node with its role and make sure masters carry the NoSchedule taint.
+
+    A kubelet may not set ``node-role.kubernetes.io/*`` labels on itself (the
+    NodeRestriction admission plugin forbids it), so the operator sets them. Waits up to
+    ``timeout`` seconds for each node to register first. Patches only what differs.
+    """
+    from kubernetes import client  # noqa: PLC0415
+    from kubernetes.client.rest import ApiException  # noqa: PLC0415
+
+    from helpers.kube_apply import api_client  # noqa: PLC0415
+
+    core = client.CoreV1Api(api_client(inv))
+    results: dict[str, Result] = {}
+    deadline = time.monotonic() + timeout
+    for host in node_hosts(inv):
+        t0 = time.monotonic()
+        node = None
+        while node is None:
+            try:
+                node = core.read_node(host.name)
+            except ApiException as err:
+                if err.status != 404 or time.monotonic() > deadline:
+                    error = HostError(host.name, "label node", f"node not registered after {timeout:.0f}s "
+                                      f"(is the kubelet running? journalctl -u kubelet): {err.reason}")
+                    results[host.name] = Result(host.name, "failed", str(error), error=error)
+                    break
+                time.sleep(2)
+        if node is None:
+            continue
+        labels, taints = wanted_roles(host)
+        have_labels = node.metadata.labels or {}
+        missing_labels = {k: v for k, v in labels.items() if have_labels.get(k) != v}
+        have_taints = [{"key": t.key, "effect": t.effect, "value": t.value} for t in node.spec.taints or []]
+        missing_taints = [t for t in taints if not any(
+            h["key"] == t["key"] and h["effect"] == t["effect"] for h in have_taints)]
+        body = {}
+        if missing_labels:
+            body["metadata"] = {"labels": missing_labels}
+        if missing_taints:
+            body["spec"] = {"taints": [{k: v for k, v in t.items() if v is not None}
+                                       for t in have_taints] + missing_taints}
+        if body:
+            core.patch_node(host.name, body)
+            what = [f"label {k}" for k in missing_labels] + [f"taint {t['key']}:{t['effect']}" for t in missing_taints]
+            results[host.name] = Result(host.name, "changed", ", ".join(what), time.monotonic() - t0)
+        else:
+            results[host.name] = Result(host.name, "ok", "role labels and taints present", time.monotonic() - t0)
+    return Report("node roles", results).raise_for_failures()
+
+
+def _ready_condition(node) -> tuple[bool, str]:
+    for cond in node.status.conditions or []:
+        if cond.type == "Ready":
+            return cond.status == "True", f"{cond.reason}: {cond.message}" if cond.status != "True" else "Ready"
+    return False, "no Ready condition yet"
+
+
+def check_nodes_ready(inv) -> dict[str, str]:
+    """Read every node's Ready condition (no side effects).
+
+    Returns:
+        Node name to ``"Ready"`` or the reason it is not (``"NotReady: <reason>"``, or
+        ``"not registered"`` for an inventory node the API server does not know).
+    """
+    from kubernetes import client  # noqa: PLC0415
+
+    from helpers.kube_apply import api_client  # noqa: PLC0415
+
+    nodes = {n.metadata.name: n for n in client.CoreV1Api(api_client(inv)).list_node().items}
+    state = {}
+    for host in node_hosts(inv):
+        node = nodes.get(host.name)
+        if node is None:
+            state[host.name] = "not registered"
+            continue
+        ready, why = _ready_condition(node)
+        state[host.name] = "Ready" if ready else f"NotReady: {why}"
+    return state
+
+
+def check_master_taints(inv) -> dict[str, bool]:
+    """Whether each master carries the control-plane NoSchedule taint (no side effects)."""
+    from kubernetes import client  # noqa: PLC0415
+
+    from helpers.kube_apply import api_client  # noqa: PLC0415
+
+    core = client.CoreV1Api(api_client(inv))
+    return {
+        h.name: any(t.key == CONTROL_PLANE_ROLE and t.effect == "NoSchedule"
+                    for t in core.read_node(h.name).spec.taints or [])
+        for h in inv.hosts_with("master")
+    }
+
+
+def wait_nodes_ready(inv, timeout: float = 240.0) -> Report:
+    """Wait until every node reports Ready; one report row per node with how long it took."""
+    start = time.monotonic()
+    first_ready: dict[str, float] = {}
+    state: dict[str, str] = {}
+    while True:
+        state = check_nodes_ready(inv)
+        for name, status in state.items():
+            if status == "Ready" and name not in first_ready:
+                first_ready[name] = time.monotonic() - start
+        if all(s == "Ready" for s in state.values()) or time.monotonic() - start > timeout:
+            break
+        time.sleep(2)
+    results = {}
+    for name, status in state.items():
+        if status == "Ready":
+            took = first_ready[name]
+            results[name] = Result(name, "ok", "Ready" if took < 1 else f"Ready after {took:.0f}s", took)
+        else:
+            err = HostError(name, "become Ready", f"{status} after {timeout:.0f}s")
+            results[name] = Result(name, "failed", str(err), time.monotonic() - start, error=err)
+    return Report("nodes Ready", results).raise_for_failures()
+
+
+def node_table(inv) -> Table:
+    """A table of the nodes: name, roles, kubelet version, runtime, pod CIDR, internal IP, status."""
+    from kubernetes import client  # noqa: PLC0415
+
+    from helpers.kube_apply import api_client  # noqa: PLC0415
+
+    rows = []
+    for node in client.CoreV1Api(api_client(inv)).list_node().items:
+        labels = node.metadata.labels or {}
+        roles = sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/"))
+        ip = next((a.address for a in node.status.addresses or [] if a.type == "InternalIP"), "")
+        ready, _ = _ready_condition(node)
+        taints = ", ".join(f"{t.key.rsplit('/', 1)[-1]}:{t.effect}" for t in node.spec.taints or []) or "-"
+        rows.append([node.metadata.name, ",".join(roles) or "-", node.status.node_info.kubelet_version,
+                     node.status.node_info.container_runtime_version, node.spec.pod_cidr or "-", ip,
+                     taints, "Ready" if ready else "NotReady"])
+    return Table(["name", "roles", "version", "runtime", "pod CIDR", "internal IP", "taints", "status"],
+                 rows, "Nodes")
+
+
+NODE_UNITS = ("containerd", "kubelet", "kube-proxy", "flanneld")
+
+
+def check_node_units(fleet) -> dict[str, dict[str, str]]:
+    """When each node unit last started (``ActiveEnterTimestamp``): the restart detector.
+
+    No side effects. A re-run that restarted nothing leaves every timestamp unchanged.
+    """
+    inv = fleet.inventory
+    out: dict[str, dict[str, str]] = {}
+
+    def read(h) -> Change:
+        cmd = " ; ".join(f"systemctl show -p ActiveEnterTimestamp --value {u}.service" for u in NODE_UNITS)
+        stamps = h.run(cmd).stdout.splitlines()
+        out[h.name] = dict(zip(NODE_UNITS, (s.strip() for s in stamps), strict=False))
+        return Change(False, "read")
+
+    fleet.step("read node unit start times", read, hosts=[h.name for h in node_hosts(inv)])
+    return out
+
+
+def restarted_units(before: dict | None, now: dict) -> list[str]:
+    """``host/unit`` for every unit whose start time differs from ``before`` (none on a first run)."""
+    if not before:
+        return []
+    return sorted(f"{host}/{unit}" for host, units in now.items() for unit, when in units.items()
+                  if before.get(host, {}).get(unit) not in (None, when))

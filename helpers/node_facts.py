@@ -1,0 +1,73 @@
+"""What a node is like, read from the node itself before anything is configured.
+
+The node components are configured from facts, not from guesses about the platform:
+
+- **cgroup version and init**: ``stat -fc %T /sys/fs/cgroup`` prints ``cgroup2fs`` on a
+  unified (v2) hierarchy. With cgroup v2 and systemd as PID 1, containerd and the kubelet
+  use the *systemd* cgroup driver (systemd owns the tree, the runtime asks it for
+  slices); on cgroup v1 (the one-box lab) they use *cgroupfs* and the kubelet must be
+  told ``failCgroupV1: false`` (Kubernetes >= 1.35 refuses v1 otherwise).
+- **sysfs writable**: kube-proxy resizes the conntrack table through
+  ``/sys/module/nf_conntrack/parameters/hashsize``; where ``/sys`` is read-only (a
+  container such as a lab machine) it must not try (``conntrack.maxPerCore: 0``).
+- **resolv.conf**: with systemd-resolved the real upstream servers are in
+  ``/run/systemd/resolve/resolv.conf`` (``/etc/resolv.conf`` points at a loopback stub
+  that would loop inside a pod); otherwise ``/etc/resolv.conf``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PROBE = (
+    'echo "cgroupfs=$(stat -fc %T /sys/fs/cgroup)"; '
+    'if [ -d /run/systemd/system ]; then echo init=systemd; else echo init=other; fi; '
+    'echo "sysfs=$(findmnt -no OPTIONS /sys | cut -d, -f1)"; '
+    "if systemctl is-active -q systemd-resolved 2>/dev/null && [ -e /run/systemd/resolve/resolv.conf ]; "
+    "then echo resolv=/run/systemd/resolve/resolv.conf; else echo resolv=/etc/resolv.conf; fi"
+)
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    """The facts node configuration depends on.
+
+    Attributes:
+        cgroup_v2: the host mounts the unified cgroup v2 hierarchy.
+        systemd_init: systemd is PID 1.
+        sysfs_writable: ``/sys`` is mounted read-write.
+        resolv_conf: the resolv.conf with the node's real name servers.
+    """
+
+    cgroup_v2: bool
+    systemd_init: bool = True
+    sysfs_writable: bool = True
+    resolv_conf: str = "/etc/resolv.conf"
+
+    @property
+    def cgroup_driver(self) -> str:
+        """``systemd`` on cgroup v2 with systemd as init, else ``cgroupfs``."""
+        return "systemd" if self.cgroup_v2 and self.systemd_init else "cgroupfs"
+
+
+def parse_facts(text: str) -> NodeFacts:
+    """Parse the output of :data:`PROBE` into :class:`NodeFacts`.
+
+    Raises:
+        ValueError: a line is missing (the probe did not run as expected).
+    """
+    values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    missing = [k for k in ("cgroupfs", "init", "sysfs", "resolv") if k not in values]
+    if missing:
+        raise ValueError(f"node facts probe printed no {', '.join(missing)} (output: {text.strip()!r})")
+    return NodeFacts(
+        cgroup_v2=values["cgroupfs"].strip() == "cgroup2fs",
+        systemd_init=values["init"].strip() == "systemd",
+        sysfs_writable=values["sysfs"].strip() == "rw",
+        resolv_conf=values["resolv"].strip(),
+    )
+
+
+def gather_facts(h) -> NodeFacts:
+    """Read :class:`NodeFacts` from one host (read-only)."""
+    return parse_facts(h.run(PROBE).stdout)

@@ -1,0 +1,279 @@
+"""Probe workloads and outside-in checks of the pod network, Services and cluster DNS.
+
+The probes live in their own namespace (:data:`NAMESPACE`) and are applied with
+server-side apply, so they stay in place between runs and a re-run changes nothing:
+
+- one ``agnhost netexec`` pod per worker (an HTTP server that answers ``/hostname``
+  with its pod name), pinned to that worker;
+- a ``netexec`` Service of type NodePort in front of them;
+- one ``busybox`` client pod on the first worker, to run ``wget`` and ``nslookup``
+  from inside the pod network (through the exec API, as ``kubectl exec`` does).
+
+The ``check_*`` functions only read and ask: they change nothing in the cluster.
+"""
+
+from __future__ import annotations
+
+import time
+
+from helpers.errors import HostError
+from helpers.report import Report, Result
+
+NAMESPACE = "kj-verify"
+SERVICE = "netexec"
+HTTP_PORT = 8080
+
+
+def workers(inv) -> list:
+    """The worker hosts (the probe pods run there; masters are tainted)."""
+    return inv.hosts_with("worker")
+
+
+def netexec_pod(worker: str) -> str:
+    """Name of the netexec probe pod pinned to ``worker``."""
+    return f"netexec-{worker}"
+
+
+def manifests(inv) -> list[dict]:
+    """The probe objects: namespace, netexec pods (one per worker), NodePort Service, client pod."""
+    from helpers.containerd import image_ref  # noqa: PLC0415
+
+    policy = "Never" if inv.sources.images == "bundle" else "IfNotPresent"
+    labels = {"app.kubernetes.io/managed-by": "kubernetes-journey"}
+    security = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    docs: list[dict] = [{"apiVersion": "v1", "kind": "Namespace",
+                         "metadata": {"name": NAMESPACE, "labels": labels}}]
+    for host in workers(inv):
+        docs.append({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": netexec_pod(host.name), "namespace": NAMESPACE,
+                         "labels": {**labels, "app": "netexec"}},
+            "spec": {
+                "nodeSelector": {"kubernetes.io/hostname": host.name},
+                "terminationGracePeriodSeconds": 2,
+                "containers": [{
+                    "name": "netexec", "image": image_ref("agnhost"), "imagePullPolicy": policy,
+                    "args": ["netexec", f"--http-port={HTTP_PORT}"],
+                    "ports": [{"containerPort": HTTP_PORT, "name": "http"}],
+                    "readinessProbe": {"httpGet": {"path": "/healthz", "port": HTTP_PORT}},
+                    "securityContext": security,
+                }],
+            },
+        })
+    docs.append({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": SERVICE, "namespace": NAMESPACE, "labels": labels},
+        "spec": {"type": "NodePort", "selector": {"app": "netexec"},
+                 "ports": [{"name": "http", "port": HTTP_PORT, "targetPort": HTTP_PORT}]},
+    })
+    docs.append({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "client", "namespace": NAMESPACE, "labels": {**labels, "app": "client"}},
+        "spec": {
+            "nodeSelector": {"kubernetes.io/hostname": workers(inv)[0].name},
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{
+                "name": "client", "image": image_ref("busybox"), "imagePullPolicy": policy,
+                "command": ["sleep", "2147483647"], "securityContext": security,
+            }],
+        },
+    })
+    return docs
+
+
+def ensure_probe_workloads(inv, timeout: float = 180.0) -> Report:
+    """Apply the probe objects and wait until every probe pod is Ready.
+
+    Returns:
+        The apply report (one row per object), after the pods became Ready.
+
+    Raises:
+        StepFailed: an object could not be applied or a pod was not Ready in time
+            (the row names the pod, its node and its state).
+    """
+    from kubernetes import client  # noqa: PLC0415
+
+    from helpers.kube_apply import api_client, apply_objects  # noqa: PLC0415
+
+    api = api_client(inv)
+    report = apply_objects(api, manifests(inv), "probe workloads")
+    core = client.CoreV1Api(api)
+    deadline = time.monotonic() + timeout
+    while True:
+        pods = core.list_namespaced_pod(NAMESPACE).items
+        waiting = {p.metadata.name: _pod_state(p) for p in pods if _pod_state(p) != "Ready"}
+        if not waiting or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    for name, state in waiting.items():
+        key = f"Pod/{NAMESPACE}/{name}"
+        err = HostError(key, "start probe pod", f"not Ready after {timeout:.0f}s: {state}")
+        report.results[key] = Result(key, "failed", str(err), error=err)
+    return report.raise_for_failures()
+
+
+def _pod_state(pod) -> str:
+    if any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or []):
+        return "Ready"
+    reasons = [s.state.waiting.reason for s in pod.status.container_statuses or []
+               if s.state and s.state.waiting]
+    return f"{pod.status.phase} on {pod.spec.node_name or '(unscheduled)'}" + (
+        f" ({', '.join(r for r in reasons if r)})" if any(reasons) else "")
+
+
+def pod_exec(inv, pod: str, command: list[str], timeout: int = 30) -> tuple[int, str]:
+    """Run ``command`` in ``pod`` through the exec API; return ``(exit code, output)``."""
+    from kubernetes import client  # noqa: PLC0415
+    from kubernetes.stream import stream  # noqa: PLC0415
+
+    from helpers.kube_apply import api_client  # noqa: PLC0415
+
+    core = client.CoreV1Api(api_client(inv))
+    resp = stream(core.connect_get_namespaced_pod_exec, pod, NAMESPACE, command=command,
+                  stderr=True, stdout=True, stdin=False, tty=False, _preload_content=False)
+    resp.run_forever(timeout=timeout)
+    output = resp.read_all()
+    code = resp.returncode
+    resp.close()
+    return (code if code is not None else -1), output.strip()
+
+
+def probe_pods(inv) -> dict[str, dict]:
+    """The netexec probe pods: pod name to ``{"node": ..., "ip": ...}`` (read-only)."""
+    from kubernetes import client  # noqa: PLC0415
+
+    from helpers.kube_apply import api_client  # noqa: PLC0415
+
+    pods = client.CoreV1Api(api_client(inv)).list_namespaced_pod(NAMESPACE, label_selector="app=netexec").items
+    return {p.metadata.name: {"node": p.spec.node_name, "ip": p.status.pod_ip} for p in pods}
+
+
+def check_pod_to_pod(inv) -> dict[str, str]:
+    """From the client pod, fetch ``/hostname`` from every netexec pod by pod IP.
+
+    Returns:
+        ``"<pod> on <node> (<ip>)"`` to the answer (the pod's own name when it worked)
+        or ``"error: ..."``. Pods on other workers than the client's are reached across
+        the VXLAN overlay.
+    """
+    answers = {}
+    for name, pod in sorted(probe_pods(inv).items()):
+        code, out = pod_exec(inv, "client", ["wget", "-q", "-T", "5", "-O", "-",
+                                             f"http://{pod['ip']}:{HTTP_PORT}/hostname"])
+        answers[f"{name} on {pod['node']} ({pod['ip']})"] = out if code == 0 else f"error: exit {code}: {out}"
+    return answers
+
+
+def check_dns(inv) -> dict[str, str]:
+    """Resolve names from the client pod through CoreDNS.
+
+    Checks ``kubernetes.default`` and the probe Service, by full name (``nslookup``) and
+    by short name through the pod's search path (``wget http://netexec.kj-verify...``).
+
+    Returns:
+        Query to the address or answer it got, or ``"error: ..."``.
+    """
+    from helpers.k8s_pki import cluster_domain  # noqa: PLC0415
+
+    domain = cluster_domain(inv)
+    results = {}
+    for name in (f"kubernetes.default.svc.{domain}", f"{SERVICE}.{NAMESPACE}.svc.{domain}"):
+        code, out = pod_exec(inv, "client", ["nslookup", name])
+        addresses = _nslookup_addresses(out)
+        results[f"nslookup {name}"] = ", ".join(addresses) if code == 0 and addresses else f"error: {out}"
+    url = f"http://{SERVICE}.{NAMESPACE}:{HTTP_PORT}/hostname"
+    code, out = pod_exec(inv, "client", ["wget", "-q", "-T", "5", "-O", "-", url])
+    results[f"wget {url}"] = out if code == 0 else f"error: exit {code}: {out}"
+    return results
+
+
+def _nslookup_addresses(output: str) -> list[str]:
+    """Addresses from busybox ``nslookup`` output (the lines after ``Name:``)."""
+    found, after_name = [], False
+    for line in output.splitlines():
+        line = line.strip()
+        if line.startswith("Name:"):
+            after_name = True
+        elif after_name and line.startswith("Address"):
+            found.append(line.split(":", 1)[1].strip().split()[0])
+    return found
+
+
+def nodeport(inv) -> int:
+    """The NodePort the API server allocated to the probe Service (read-only)."""
+    from kubernetes import client  # noqa: PLC0415
+
+    from helpers.kube_apply import api_client  # noqa: PLC0415
+
+    svc = client.CoreV1Api(api_client(inv)).read_namespaced_service(SERVICE, NAMESPACE)
+    return svc.spec.ports[0].node_port
+
+
+def check_logs(inv) -> dict[str, str]:
+    """The last log line of every netexec pod, read through the API server (kubelet API)."""
+    from kubernetes import client  # noqa: PLC0415
+
+    from helpers.kube_apply import api_client  # noqa: PLC0415
+
+    core = client.CoreV1Api(api_client(inv))
+    logs = {}
+    for name in sorted(probe_pods(inv)):
+        try:
+            text = core.read_namespaced_pod_log(name, NAMESPACE, tail_lines=1)
+            logs[name] = text.strip() or "error: empty log"
+        except Exception as err:  # noqa: BLE001 - reported per pod
+            logs[name] = f"error: {err}"
+    return logs
+
+
+def network_figure(inv):
+    """Draw the pod network from live data: nodes, their pod CIDRs, the probe pods, the overlay.
+
+    Each node is a box with its name, address and pod CIDR (``node.spec.podCIDR``) and
+    the probe pods it runs with their IPs; underneath, the node network they share;
+    above, the VXLAN overlay (``flannel.1``) that carries pod traffic between them.
+    """
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    from kubernetes import client  # noqa: PLC0415
+    from matplotlib.patches import FancyBboxPatch  # noqa: PLC0415
+
+    from helpers.flannel import PUBLIC_IP_ANNOTATION, VNI, VXLAN_PORT  # noqa: PLC0415
+    from helpers.kube_apply import api_client  # noqa: PLC0415
+
+    core = client.CoreV1Api(api_client(inv))
+    nodes = sorted(core.list_node().items, key=lambda n: n.metadata.name)
+    pods = [p for p in core.list_pod_for_all_namespaces().items
+            if p.status.pod_ip and not p.spec.host_network and p.status.phase == "Running"]
+    width = 2.6
+    fig, ax = plt.subplots(figsize=(max(8.0, 2.9 * len(nodes)), 5.2))
+    for i, node in enumerate(nodes):
+        x = i * (width + 0.4)
+        role = "master" if "node-role.kubernetes.io/control-plane" in (node.metadata.labels or {}) else "worker"
+        colour = "#e3f2fd" if role == "worker" else "#f3e5f5"
+        ax.add_patch(FancyBboxPatch((x, 0.9), width, 2.6, boxstyle="round,pad=0.05", fc=colour, ec="#555"))
+        ip = next((a.address for a in node.status.addresses or [] if a.type == "InternalIP"), "?")
+        vtep = (node.metadata.annotations or {}).get(PUBLIC_IP_ANNOTATION, "no VTEP yet")
+        ax.text(x + width / 2, 3.25, node.metadata.name, ha="center", weight="bold", fontsize=9)
+        ax.text(x + width / 2, 2.98, f"{role} · {ip}", ha="center", fontsize=8)
+        ax.text(x + width / 2, 2.71, f"pods {node.spec.pod_cidr or '-'}", ha="center", fontsize=8, color="#1565c0")
+        mine = [p for p in pods if p.spec.node_name == node.metadata.name]
+        for j, pod in enumerate(mine[:6]):
+            label = f"{pod.metadata.name[:20]} {pod.status.pod_ip}"
+            ax.text(x + 0.1, 2.4 - j * 0.24, "● " + label, fontsize=6.5, family="monospace")
+        if len(mine) > 6:
+            ax.text(x + 0.1, 2.4 - 6 * 0.24, f"  … {len(mine) - 6} more", fontsize=6.5)
+        ax.plot([x + width / 2, x + width / 2], [3.55, 4.1], color="#ef6c00", lw=1.5)
+        ax.text(x + width / 2 + 0.05, 3.7, f"flannel.1 → {vtep}", fontsize=6.5, color="#ef6c00")
+        ax.plot([x + width / 2, x + width / 2], [0.85, 0.45], color="#555", lw=1.5)
+    right = len(nodes) * (width + 0.4) - 0.4
+    ax.plot([0, right], [4.1, 4.1], color="#ef6c00", lw=4, solid_capstyle="round")
+    ax.text(0, 4.25, f"VXLAN overlay (VNI {VNI}, UDP {VXLAN_PORT}): pod network {inv.network.pod_cidr}",
+            fontsize=9, color="#ef6c00")
+    ax.plot([0, right], [0.45, 0.45], color="#555", lw=4, solid_capstyle="round")
+    ax.text(0, 0.15, f"node network {inv.network.node_subnet} (VXLAN packets travel here)", fontsize=9)
+    ax.set_xlim(-0.3, right + 0.3)
+    ax.set_ylim(0, 4.6)
+    ax.axis("off")
+    ax.set_title("The pod network: one pod CIDR per node, joined by the VXLAN overlay")
+    fig.tight_layout()
+    return fig
