@@ -1,0 +1,330 @@
+"""Release artifacts: where each one lives upstream, download, sha256 verification, cache.
+
+Every artifact has one path in the upstream URL layout, host name first
+(``dl.k8s.io/release/v1.37.2/bin/linux/amd64/kubelet``). With
+``sources.release_mirror: upstream`` it is fetched from ``https://<path>``; with a mirror
+base URL (``http://10.0.0.1:8080``, ``file:///var/cache/.../mirror``) from
+``<base>/<path>``. The lab mirror (``python -m helpers artifacts build``) uses the same
+layout, so this code is the same for both.
+
+Every download is verified before it is used: against the ``<path>.sha256`` file of the
+same source, and against the pinned table in ``versions.yaml`` when it lists the
+artifact. A mismatch raises :class:`helpers.errors.ChecksumMismatch`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tempfile
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from helpers import paths
+from helpers.errors import ChecksumMismatch, ConfigError, JourneyError
+
+log = logging.getLogger(__name__)
+
+VERSIONS_FILE = Path(__file__).resolve().parent / "versions.yaml"
+
+ARCH = "amd64"
+
+#: Kubernetes binaries published under dl.k8s.io/release/<version>/bin/linux/amd64/.
+KUBERNETES_BINARIES = (
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kube-proxy",
+    "kubectl",
+)
+
+#: Image bundles: short name -> (repository of the upstream image ref, versions.yaml key).
+IMAGES = {
+    "pause": ("registry.k8s.io/pause", "pause"),
+    "coredns": ("registry.k8s.io/coredns/coredns", "coredns"),
+    "agnhost": ("registry.k8s.io/e2e-test-images/agnhost", "agnhost"),
+    "busybox": ("docker.io/library/busybox", "busybox"),
+}
+
+IMAGE_PREFIX = "image-bundle:"
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class DownloadFailed(JourneyError):
+    """Raised when an artifact or its .sha256 file cannot be fetched from its source."""
+
+    def __init__(self, name: str, url: str, cause: str):
+        self.name = name
+        self.url = url
+        self.cause = cause
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"failed to download {self.name} from {self.url}: {self.cause}"
+
+
+@dataclass(frozen=True)
+class Release:
+    """One artifact's identity: name, version and path in the upstream URL layout."""
+
+    name: str
+    version: str
+    path: str
+    image_ref: str | None = None
+
+    @property
+    def filename(self) -> str:
+        """The file name (last path component)."""
+        return self.path.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A downloaded, verified artifact: ``path`` is the local cache file."""
+
+    name: str
+    version: str
+    url: str
+    path: Path
+    sha256: str
+
+
+def load_versions(path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Read the pinned versions (``helpers/versions.yaml`` unless ``path`` is given).
+
+    Raises:
+        ConfigError: the file is missing, not YAML, or lacks a required key.
+    """
+    source = Path(path) if path else VERSIONS_FILE
+    try:
+        data = yaml.safe_load(source.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"failed to read versions file {source}: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"failed to read versions file {source}: not a mapping")
+    required = (
+        "kubernetes",
+        "etcd",
+        "flannel",
+        "flannel_cni_plugin",
+        "coredns",
+        "pause",
+        "agnhost",
+        "busybox",
+    )
+    missing = [key for key in required if not data.get(key)]
+    if missing:
+        raise ConfigError(f"versions file {source} lacks: {', '.join(missing)}")
+    data = {k: (str(v) if k in required else v) for k, v in data.items()}
+    data.setdefault("sha256", {})
+    return data
+
+
+def artifact_names(versions: dict[str, Any] | None = None) -> list[str]:
+    """Every artifact name ``fetch`` knows, in a stable order."""
+    return [
+        *KUBERNETES_BINARIES,
+        "etcd",
+        "flanneld",
+        "flannel-cni-plugin",
+        *(IMAGE_PREFIX + short for short in IMAGES),
+    ]
+
+
+def image_ref(short: str, versions: dict[str, Any]) -> str:
+    """The upstream image reference of an image bundle, e.g. ``registry.k8s.io/pause:3.10.2``."""
+    repo, key = IMAGES[short]
+    return f"{repo}:{versions[key]}"
+
+
+def release(
+    name: str, versions: dict[str, Any] | None = None, kubernetes_version: str | None = None
+) -> Release:
+    """Resolve an artifact name to its version and upstream-layout path.
+
+    Args:
+        name: an entry of :func:`artifact_names`.
+        versions: the pinned versions (default: :func:`load_versions`).
+        kubernetes_version: overrides the pinned Kubernetes version for kube-* binaries.
+
+    Raises:
+        ConfigError: the name is unknown.
+    """
+    v = versions if versions is not None else load_versions()
+    if name in KUBERNETES_BINARIES:
+        ver = kubernetes_version or v["kubernetes"]
+        return Release(name, ver, f"dl.k8s.io/release/{ver}/bin/linux/{ARCH}/{name}")
+    if name == "etcd":
+        ver = v["etcd"]
+        return Release(
+            name,
+            ver,
+            f"github.com/etcd-io/etcd/releases/download/{ver}/etcd-{ver}-linux-{ARCH}.tar.gz",
+        )
+    if name == "flanneld":
+        ver = v["flannel"]
+        return Release(
+            name, ver, f"github.com/flannel-io/flannel/releases/download/{ver}/flanneld-{ARCH}"
+        )
+    if name == "flannel-cni-plugin":
+        ver = v["flannel_cni_plugin"]
+        return Release(
+            name,
+            ver,
+            f"github.com/containernetworking/plugins/releases/download/{ver}/cni-plugins-linux-{ARCH}-{ver}.tgz",
+        )
+    if name.startswith(IMAGE_PREFIX) and name[len(IMAGE_PREFIX) :] in IMAGES:
+        short = name[len(IMAGE_PREFIX) :]
+        ver = v[IMAGES[short][1]]
+        return Release(name, ver, f"images/{short}-{ver}.tar", image_ref=image_ref(short, v))
+    raise ConfigError(f"unknown artifact {name!r}; known: {', '.join(artifact_names(v))}")
+
+
+def resolve_url(release_mirror: str, path: str) -> str:
+    """The URL of an upstream-layout ``path`` for a ``sources.release_mirror`` value.
+
+    ``"upstream"`` maps ``dl.k8s.io/...`` to ``https://dl.k8s.io/...``; any other value is
+    a base URL (http, https or file) the path is appended to.
+
+    Raises:
+        ConfigError: the mirror is neither "upstream" nor an http(s)/file URL, or the
+            path has no upstream host (image bundles exist only in a mirror).
+    """
+    if release_mirror == "upstream":
+        if path.startswith("images/"):
+            raise ConfigError(
+                f"image bundle {path} exists only in a release mirror; with "
+                "sources.release_mirror: upstream set sources.images: registry"
+            )
+        return f"https://{path}"
+    scheme = urllib.parse.urlsplit(release_mirror).scheme
+    if scheme not in ("http", "https", "file"):
+        raise ConfigError(
+            f"sources.release_mirror {release_mirror!r}: expected 'upstream' or an http(s):// or file:// URL"
+        )
+    return release_mirror.rstrip("/") + "/" + path
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 digest of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def parse_sha256_file(text: str) -> str:
+    """The digest in a ``.sha256`` file: a bare hex digest, or ``<hex>  <file>`` lines."""
+    token = text.strip().split()[0].lower() if text.strip() else ""
+    if not _HEX64.match(token):
+        raise ValueError(f"not a sha256 digest: {text.strip()[:80]!r}")
+    return token
+
+
+def _open_url(url: str, timeout: float):
+    if url.startswith("file://"):
+        return open(urllib.request.url2pathname(urllib.parse.urlsplit(url).path), "rb")
+    request = urllib.request.Request(url, headers={"User-Agent": "kubernetes-journey"})
+    return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - scheme checked in resolve_url
+
+
+def _read_url(name: str, url: str, timeout: float) -> bytes:
+    try:
+        with _open_url(url, timeout) as fh:
+            return fh.read()
+    except OSError as err:  # URLError, HTTPError and FileNotFoundError are OSErrors
+        raise DownloadFailed(name, url, str(err)) from err
+
+
+def _download(name: str, url: str, dest: Path, timeout: float) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with _open_url(url, timeout) as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+            except OSError as err:
+                raise DownloadFailed(name, url, str(err)) from err
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _pinned(versions: dict[str, Any], release_mirror: str, name: str) -> str | None:
+    table = (versions.get("sha256") or {}).get(
+        "upstream" if release_mirror == "upstream" else "mirror"
+    ) or {}
+    pin = table.get(name)
+    return str(pin).lower() if pin else None
+
+
+def fetch(
+    inv: Any,
+    name: str,
+    *,
+    versions: dict[str, Any] | None = None,
+    cache: str | os.PathLike | None = None,
+    timeout: float = 60.0,
+) -> Artifact:
+    """Download one artifact into the local cache and verify its sha256.
+
+    Args:
+        inv: the inventory; only ``inv.sources.release_mirror`` and (when present)
+            ``inv.cluster.kubernetes_version`` ("pinned" or "vX.Y.Z") are read.
+        name: an entry of :func:`artifact_names`, e.g. ``kube-apiserver``, ``etcd``,
+            ``image-bundle:coredns``.
+        versions: pinned versions (default: :func:`load_versions`).
+        cache: download cache root (default: ``paths.cache_dir()/downloads``).
+        timeout: network timeout in seconds per request.
+
+    Returns:
+        The verified artifact; a cached file with the right digest is not downloaded again.
+
+    Raises:
+        ChecksumMismatch: the file's digest differs from the source's .sha256 file or the pin.
+        DownloadFailed: the file or its .sha256 cannot be fetched.
+        ConfigError: unknown name or unusable release_mirror.
+    """
+    v = versions if versions is not None else load_versions()
+    mirror = str(inv.sources.release_mirror)
+    k8s = getattr(getattr(inv, "cluster", None), "kubernetes_version", None)
+    rel = release(name, v, kubernetes_version=None if k8s in (None, "pinned") else str(k8s))
+    url = resolve_url(mirror, rel.path)
+    dest = Path(cache) if cache else paths.cache_dir() / "downloads"
+    dest = dest / rel.path
+
+    sha_url = url + ".sha256"
+    try:
+        published = parse_sha256_file(_read_url(name, sha_url, timeout).decode("utf-8", "replace"))
+    except ValueError as err:
+        raise DownloadFailed(name, sha_url, str(err)) from err
+    checks = [(published, sha_url)]
+    pin = _pinned(v, mirror, name)
+    if pin:
+        checks.append((pin, f"{VERSIONS_FILE.name} pin"))
+
+    if dest.exists() and all(sha256_file(dest) == digest for digest, _ in checks):
+        log.debug("%s: cached %s", name, dest)
+        return Artifact(name, rel.version, url, dest, published)
+
+    log.info("%s: downloading %s", name, url)
+    _download(name, url, dest, timeout)
+    actual = sha256_file(dest)
+    for digest, source in checks:
+        if actual != digest:
+            os.replace(dest, dest.with_name(dest.name + ".rejected"))
+            raise ChecksumMismatch(f"{rel.filename} ({url})", digest, actual, source=source)
+    return Artifact(name, rel.version, url, dest, actual)

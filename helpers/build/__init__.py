@@ -1,0 +1,1 @@
+"""Building the offline release mirror from source (Go module proxy, Debian, gcc)."""

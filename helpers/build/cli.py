@@ -1,0 +1,188 @@
+"""``python -m helpers artifacts build|list``: the offline release mirror, built from source.
+
+``build`` builds every unit that is missing from its versioned build directory (or all
+with ``--force``), publishes the outputs into ``paths.mirror_dir()`` in the upstream URL
+layout with ``.sha256`` files, and writes ``manifest.json``. With everything built it
+does no work beyond checking files, in seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import logging
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+from helpers import paths
+from helpers.artifacts import load_versions
+from helpers.build import gobuild
+from helpers.build.busybox import busybox_unit
+from helpers.build.coredns import coredns_unit
+from helpers.build.etcd import etcd_unit
+from helpers.build.flannel import cni_plugin_unit, flanneld_unit
+from helpers.build.kubernetes import agnhost_unit, kubernetes_unit
+from helpers.build.layout import Unit, build_unit, is_built, publish, write_manifest
+from helpers.build.pause import pause_unit
+from helpers.errors import BuildError, JourneyError
+
+log = logging.getLogger(__name__)
+
+#: Build order: quick units first, then Kubernetes, then agnhost (reuses its compiled packages).
+UNIT_FACTORIES: list[Callable[[dict], Unit]] = [
+    pause_unit,
+    busybox_unit,
+    etcd_unit,
+    flanneld_unit,
+    cni_plugin_unit,
+    coredns_unit,
+    kubernetes_unit,
+    agnhost_unit,
+]
+
+
+def units(versions: dict) -> list[Unit]:
+    """Every build unit for the given versions, in build order."""
+    return [factory(versions) for factory in UNIT_FACTORIES]
+
+
+def select(all_units: list[Unit], only: list[str] | None) -> list[Unit]:
+    """Units named in ``only`` (unit names or artifact names); all when ``only`` is empty.
+
+    Raises:
+        BuildError: a name matches no unit.
+    """
+    if not only:
+        return all_units
+    chosen, unknown = [], []
+    for name in only:
+        match = [
+            u for u in all_units if u.name == name or any(o.release.name == name for o in u.outputs)
+        ]
+        if not match:
+            unknown.append(name)
+        chosen += [u for u in match if u not in chosen]
+    if unknown:
+        names = ", ".join(u.name for u in all_units)
+        raise BuildError(f"failed to select units {', '.join(unknown)}: known units are {names}")
+    return [u for u in all_units if u in chosen]
+
+
+@contextmanager
+def build_lock():
+    """Hold an exclusive lock on the build directory (one build at a time per cache)."""
+    root = paths.cache_dir() / "build"
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("another artifacts build holds %s; waiting", root / ".lock")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def build_all(
+    versions: dict, force: bool = False, only: list[str] | None = None, mirror: Path | None = None
+) -> dict[str, dict]:
+    """Build the selected units, publish every built unit, write the manifest.
+
+    Every selected unit is attempted; failures are raised together at the end.
+
+    Returns:
+        Per unit: {"built": bool, "seconds": float} (or {"error": str}).
+
+    Raises:
+        BuildError: one or more units failed (all of them named).
+    """
+    all_units = units(versions)
+    chosen = select(all_units, only)
+    results: dict[str, dict] = {}
+    failures: dict[str, str] = {}
+    with build_lock():
+        for unit in chosen:
+            try:
+                if not force and is_built(unit):
+                    log.info("%s %s: up to date (%s)", unit.name, unit.version, unit.dir)
+                    results[unit.name] = {"built": False, "seconds": 0.0}
+                    continue
+                log.info("%s %s: building (log %s)", unit.name, unit.version, unit.log_file)
+                built, seconds = build_unit(unit, force=force)
+                log.info("%s %s: built in %.0fs", unit.name, unit.version, seconds)
+                results[unit.name] = {"built": built, "seconds": round(seconds, 1)}
+            except JourneyError as err:
+                log.error("%s %s: %s", unit.name, unit.version, err)
+                failures[unit.name] = str(err)
+                results[unit.name] = {"error": str(err)}
+        entries = []
+        for unit in all_units:
+            if is_built(unit):
+                entries += publish(unit, mirror)
+        pinned = {k: v for k, v in versions.items() if k != "sha256"}
+        extra = {"versions": pinned, "gosumdb": "on" if gobuild.sumdb_reachable() else "off"}
+        manifest = write_manifest(entries, mirror, extra)
+        log.info(
+            "mirror %s: %d artifacts in %s", (mirror or paths.mirror_dir()), len(entries), manifest
+        )
+    if failures:
+        lines = [f"{name}: {msg}" for name, msg in failures.items()]
+        raise BuildError("failed to build " + ", ".join(failures) + "\n" + "\n".join(lines))
+    return results
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    versions = load_versions(args.versions)
+    start = time.monotonic()
+    only = [n for item in (args.only or []) for n in item.split(",") if n]
+    build_all(versions, force=args.force, only=only)
+    log.info("artifacts build done in %.1fs", time.monotonic() - start)
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    versions = load_versions(args.versions)
+    manifest_path = paths.mirror_dir() / "manifest.json"
+    published = {}
+    if manifest_path.exists():
+        published = {e["path"]: e for e in json.loads(manifest_path.read_text())["artifacts"]}
+    rows = []
+    for unit in units(versions):
+        state = "built" if is_built(unit) else "missing"
+        for out in unit.outputs:
+            entry = published.get(out.release.path)
+            digest = entry["sha256"][:12] if entry else "-"
+            rows.append((out.release.name, out.release.version, state, digest, out.release.path))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(col.ljust(widths[i]) if i < 4 else col for i, col in enumerate(row)))
+    print(f"mirror: {paths.mirror_dir()}")
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    """Register ``artifacts build`` and ``artifacts list``."""
+    parser = subparsers.add_parser("artifacts", help="build and list the offline release mirror")
+    sub = parser.add_subparsers(dest="artifacts_command", metavar="SUBCOMMAND")
+    build = sub.add_parser(
+        "build", help="build missing artifacts from source and publish the mirror"
+    )
+    build.add_argument(
+        "--versions", type=Path, default=None, help="versions file (default helpers/versions.yaml)"
+    )
+    build.add_argument("--force", action="store_true", help="rebuild even what is already built")
+    build.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="unit or artifact name (repeatable, or comma-separated)",
+    )
+    build.set_defaults(func=_cmd_build)
+    listing = sub.add_parser("list", help="list artifacts, their versions and build state")
+    listing.add_argument(
+        "--versions", type=Path, default=None, help="versions file (default helpers/versions.yaml)"
+    )
+    listing.set_defaults(func=_cmd_list)
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)

@@ -1,0 +1,96 @@
+"""flanneld and the flannel CNI plugin.
+
+flanneld is built from github.com/flannel-io/flannel with CGO disabled: upstream
+links amd64 statically with CGO for its UDP backend; the runbook uses the VXLAN
+backend, which needs no CGO.
+
+The CNI plugin's own repository (github.com/flannel-io/cni-plugin) is not served by the
+Go module proxy this project builds from, so the mirror carries its predecessor,
+``plugins/meta/flannel`` of github.com/containernetworking/plugins at the pinned version
+(v0.9.1, the last release that includes it), packed like that release's tarball
+(``cni-plugins-linux-amd64-vX.tgz``, member ``./flannel``) but holding only that plugin.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from helpers.artifacts import release
+from helpers.build import gobuild
+from helpers.build.layout import Output, Unit
+from helpers.build.tarballs import write_tarball
+
+FLANNEL_MODULE = "github.com/flannel-io/flannel"
+PLUGINS_MODULE = "github.com/containernetworking/plugins"
+
+
+def flanneld_unit(versions: dict) -> Unit:
+    """The flanneld binary at the pinned version, GitHub release layout (``flanneld-amd64``)."""
+    version = versions["flannel"]
+    toolchain = versions.get("go", "auto")
+    rel = release("flanneld", versions)
+    outputs = [
+        Output(rel, rel.filename, FLANNEL_MODULE, version, note="CGO disabled: no UDP backend")
+    ]
+
+    def build(unit: Unit) -> None:
+        env = gobuild.go_env(toolchain)
+        gobuild.module_download(FLANNEL_MODULE, version, env, unit.log_file)
+        gobuild.write_wrapper_module(
+            unit.dir / "src", "kubernetes-journey/build/flannel", {FLANNEL_MODULE: version}
+        )
+        bin_dir = unit.dir / "bin"
+        gobuild.go_build(
+            unit.dir / "src",
+            bin_dir,
+            [FLANNEL_MODULE],
+            env,
+            unit.log_file,
+            ldflags=f"-s -w -X {FLANNEL_MODULE}/pkg/version.Version={version}",
+            step=f"build flanneld {version}",
+        )
+        shutil.move(bin_dir / "flannel", unit.out / rel.filename)
+        shutil.rmtree(bin_dir)
+
+    return Unit(
+        "flannel", version, outputs, build, {"version": version, "go": toolchain, "cgo": False}
+    )
+
+
+def cni_plugin_unit(versions: dict) -> Unit:
+    """The flannel CNI plugin in a cni-plugins release tarball (member ``./flannel``)."""
+    version = versions["flannel_cni_plugin"]
+    toolchain = versions.get("go", "auto")
+    rel = release("flannel-cni-plugin", versions)
+    package = f"{PLUGINS_MODULE}/plugins/meta/flannel"
+    outputs = [
+        Output(rel, rel.filename, package, version, note="only the flannel plugin of this release")
+    ]
+
+    def build(unit: Unit) -> None:
+        env = gobuild.go_env(toolchain)
+        info = gobuild.module_download(PLUGINS_MODULE, version, env, unit.log_file)
+        gobuild.write_wrapper_module(
+            unit.dir / "src", "kubernetes-journey/build/cni-plugins", {PLUGINS_MODULE: version}
+        )
+        bin_dir = unit.dir / "bin"
+        gobuild.go_build(
+            unit.dir / "src",
+            bin_dir,
+            [package],
+            env,
+            unit.log_file,
+            ldflags=f"-s -w -X {PLUGINS_MODULE}/pkg/utils/buildversion.BuildVersion={version}",
+            step=f"build the flannel CNI plugin from {PLUGINS_MODULE} {version}",
+        )
+        write_tarball(
+            unit.out / rel.filename,
+            [("./flannel", bin_dir / "flannel", 0o755)],
+            directories=["./"],
+            mtime=info["Time"],
+        )
+        shutil.rmtree(bin_dir)
+
+    return Unit(
+        "flannel-cni-plugin", version, outputs, build, {"version": version, "go": toolchain}
+    )
