@@ -53,6 +53,10 @@ APISERVER_CLIENT = "apiserver-etcd-client"
 # ---------------------------------------------------------------------------- topology
 
 
+def _inv(fleet) -> Any:
+    return getattr(fleet, "inventory", None) or getattr(fleet, "inv", None) or fleet.hosts()[0].inventory
+
+
 def members(inv) -> list:
     """The inventory hosts that run an etcd member (role ``etcd``), in file order."""
     return inv.hosts_with("etcd")
@@ -278,7 +282,7 @@ def ensure_etcd_binaries(fleet) -> Report:
     from helpers import artifacts
     from helpers.remote import Change, ensure_binary
 
-    inv = fleet.inventory if hasattr(fleet, "inventory") else fleet.inv
+    inv = _inv(fleet)
     tarball = artifacts.fetch(inv, "etcd")
     binaries = extract_binaries(tarball)
     member_names = {h.name for h in members(inv)}
@@ -319,7 +323,7 @@ def ensure_etcd_config(fleet) -> Report:
     """
     from helpers.remote import Change, ensure_directory, ensure_file, ensure_template
 
-    inv = fleet.inventory if hasattr(fleet, "inventory") else fleet.inv
+    inv = _inv(fleet)
     local = pki_dir(inv)
     member_names = {h.name for h in members(inv)}
 
@@ -365,11 +369,13 @@ def _has_data(h) -> bool:
 
 def check_etcd_data(fleet) -> dict[str, bool]:
     """Whether each member's data directory holds etcd data (``/var/lib/etcd/member``)."""
-    inv = fleet.inventory if hasattr(fleet, "inventory") else fleet.inv
-    report = fleet.step("probe etcd data", lambda h: Result(
-        h.name, "ok", "has data" if _has_data(h) else "empty", data=_has_data(h)),
-        hosts=[h.name for h in members(inv)])
-    return dict(report.data())
+    inv = _inv(fleet)
+
+    def probe(h):
+        has = _has_data(h)
+        return Result(h.name, "ok", f"{DATA_DIR}: {'has data' if has else 'empty'}", data=has)
+
+    return dict(fleet.step("probe etcd data", probe, hosts=[h.name for h in members(inv)]).data())
 
 
 def bootstrap_state(data: dict[str, bool]) -> str:
@@ -396,11 +402,10 @@ def bootstrap_state(data: dict[str, bool]) -> str:
 
 
 _STALE = (
-    "pid=$(systemctl show -p MainPID --value etcd); "
-    "[ \"${pid:-0}\" -gt 0 ] || exit 0; "
-    "start=$(date -d \"$(ps -o lstart= -p \"$pid\")\" +%s); "
-    "newest=$(stat -c %Y {files} | sort -n | tail -1); "
-    "[ \"$newest\" -gt \"$start\" ] && echo stale || true"
+    '[ "$(systemctl is-active etcd)" = active ] || exit 0; '
+    "start=$(systemctl show --timestamp=unix -p ExecMainStartTimestamp --value etcd | tr -d @); "
+    "newest=$(stat -c %Y {files} 2>/dev/null | sort -n | tail -1); "
+    '[ -n "$start" ] && [ -n "$newest" ] && [ "$newest" -gt "$start" ] && echo stale || true'
 )
 
 
@@ -452,7 +457,7 @@ def ensure_etcd_running(fleet) -> Report:
     """
     from helpers.remote import Change, ensure_service
 
-    inv = fleet.inventory if hasattr(fleet, "inventory") else fleet.inv
+    inv = _inv(fleet)
     state = bootstrap_state(check_etcd_data(fleet))
     restart_lock = threading.Lock()
 
@@ -476,7 +481,7 @@ def ensure_etcd_running(fleet) -> Report:
 
 
 def _checker(fleet):
-    inv = fleet.inventory if hasattr(fleet, "inventory") else fleet.inv
+    inv = _inv(fleet)
     name = checker_host(inv).name
     return inv, fleet.hosts(name)[0]
 

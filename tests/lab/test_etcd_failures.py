@@ -1,0 +1,161 @@
+"""etcd failure paths on the running lab: a tampered mirror, a stopped member.
+
+Needs the lab up (``python -m helpers lab up --inventory inventories/lab.yaml``) and the
+etcd release in its mirror. The inventory is ``$KJ_INVENTORY`` (default: the reference
+lab). The stopped-member test stops etcd on the last member and starts it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import artifacts, etcd
+from helpers.errors import ChecksumMismatch, JourneyError
+from helpers.inventory import load_inventory
+from helpers.paths import REPO
+
+pytestmark = pytest.mark.lab
+
+BINARIES = [f"{etcd.BIN_DIR}/{n}" for n in ("etcd", "etcdctl", "etcdutl")]
+
+
+@pytest.fixture(scope="module")
+def inv():
+    path = Path(os.environ.get("KJ_INVENTORY", REPO / "inventories" / "lab.yaml"))
+    return load_inventory(path)
+
+
+@pytest.fixture(scope="module")
+def fleet(inv):
+    from helpers.remote import Fleet
+
+    fleet = Fleet(inv)
+    try:
+        fleet.step("reach etcd members", lambda h: None, hosts=[h.name for h in etcd.members(inv)])
+    except JourneyError as err:
+        fleet.close()
+        pytest.skip(f"lab not reachable: {err}")
+    yield fleet
+    fleet.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(inv, fleet):
+    """A running etcd cluster (built here if needed; a no-op when 03-etcd already ran)."""
+    etcd.ensure_etcd_pki(inv)
+    etcd.ensure_etcd_binaries(fleet)
+    etcd.ensure_etcd_config(fleet)
+    etcd.ensure_etcd_running(fleet)
+    return fleet
+
+
+def remote_digests(fleet, inv) -> dict[str, str]:
+    cmd = "sha256sum " + " ".join(BINARIES) + " 2>/dev/null; true"
+    report = fleet.step(
+        "digest etcd binaries",
+        lambda h: _data(h, h.run(cmd).stdout),
+        hosts=[h.name for h in etcd.members(inv)],
+    )
+    return report.data()
+
+
+def _data(h, value):
+    from helpers.report import Result
+
+    return Result(h.name, "ok", data=value)
+
+
+def test_tampered_mirror_is_refused_before_install(inv, fleet, tmp_path, monkeypatch):
+    """A mirror whose .sha256 does not match the tarball stops the step before any host changes."""
+    good = artifacts.fetch(inv, "etcd")  # the real, verified tarball (from the cache when warm)
+    rel = artifacts.release("etcd")
+    bad_mirror = tmp_path / "mirror"
+    target = bad_mirror / rel.path
+    target.parent.mkdir(parents=True)
+    shutil.copyfile(good.path, target)
+    wrong = hashlib.sha256(b"not the etcd release").hexdigest()
+    target.with_name(target.name + ".sha256").write_text(f"{wrong}  {target.name}\n")
+
+    tampered = inv.model_copy(deep=True)
+    tampered.sources.release_mirror = bad_mirror.as_uri()
+    # A cold, private download cache: the shared cache must not be touched by this test.
+    monkeypatch.setenv("KJ_CACHE_DIR", str(tmp_path / "cache"))
+
+    before = remote_digests(fleet, inv)
+    with pytest.raises(ChecksumMismatch) as err:
+        etcd.ensure_etcd_binaries(_FleetFor(fleet, tampered))
+    assert err.value.expected == wrong
+    assert err.value.actual == good.sha256
+    assert target.name in str(err.value)
+    assert remote_digests(fleet, inv) == before, "a host changed although the download was refused"
+    assert not list((tmp_path / "cache").rglob("*.tar.gz.d")), (
+        "binaries were extracted from a refused tarball"
+    )
+
+
+def test_tampered_tarball_is_refused(inv, fleet, tmp_path, monkeypatch):
+    """The other way round: the published .sha256 is right but the tarball's bytes changed."""
+    good = artifacts.fetch(inv, "etcd")
+    rel = artifacts.release("etcd")
+    target = tmp_path / "mirror" / rel.path
+    target.parent.mkdir(parents=True)
+    data = bytearray(good.path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    target.write_bytes(bytes(data))
+    target.with_name(target.name + ".sha256").write_text(f"{good.sha256}  {target.name}\n")
+    tampered = inv.model_copy(deep=True)
+    tampered.sources.release_mirror = (tmp_path / "mirror").as_uri()
+    monkeypatch.setenv("KJ_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(ChecksumMismatch) as err:
+        etcd.ensure_etcd_binaries(_FleetFor(fleet, tampered))
+    assert err.value.expected == good.sha256
+
+
+class _FleetFor:
+    """The same SSH connections, seen through another inventory (only sources differ)."""
+
+    def __init__(self, fleet, inventory):
+        self._fleet = fleet
+        self.inventory = inventory
+
+    def __getattr__(self, name):
+        return getattr(self._fleet, name)
+
+
+def test_stopped_member_is_named_by_the_health_check(inv, cluster):
+    fleet = cluster
+    victim = etcd.members(inv)[-1]
+    assert not etcd.health_problems(etcd.check_etcd_health(fleet)), (
+        "cluster unhealthy before the test"
+    )
+    h = fleet.hosts(victim.name)[0]
+    h.run("systemctl stop etcd")
+    try:
+        health = etcd.check_etcd_health(fleet)
+        rows = {r["member"]: r for r in health.as_dicts()}
+        assert rows[victim.name]["health"] == "UNHEALTHY"
+        assert rows[victim.name]["error"], "the unhealthy row should say why"
+        others = [m.name for m in etcd.members(inv) if m.name != victim.name]
+        assert all(rows[n]["health"] == "healthy" for n in others), str(health)
+        problems = etcd.health_problems(health)
+        assert (
+            len(problems) == 1 and victim.name in problems[0] and str(victim.address) in problems[0]
+        )
+        status = etcd.check_etcd_status(fleet).as_dicts()
+        assert [r["leader"] for r in status if r["member"] == victim.name] == ["unreachable"]
+        if len(etcd.members(inv)) >= 3:  # quorum kept: the others still elect one leader
+            assert [r["leader"] for r in status].count("yes") == 1
+    finally:
+        h.run("systemctl start etcd", timeout=180)
+    # Back to healthy; the ensure step now has nothing to do.
+    deadline = time.monotonic() + 60
+    while etcd.health_problems(etcd.check_etcd_health(fleet)) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not etcd.health_problems(etcd.check_etcd_health(fleet))
+    assert etcd.ensure_etcd_running(fleet).changed == 0
