@@ -107,6 +107,17 @@ def failing_cell(executed: Path) -> tuple[str, str]:
     return "(no cell recorded an error)", ""
 
 
+def _ipc_kernel_manager() -> type:
+    """A kernel manager that talks to the kernel over local sockets, not loopback TCP."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import Unicode
+
+    class IPCKernelManager(AsyncKernelManager):
+        transport = Unicode("ipc", config=True)
+
+    return IPCKernelManager
+
+
 def _new_run_dir() -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     run_dir, n = RUNS_DIR / stamp, 1
@@ -194,6 +205,7 @@ def run_notebooks(
                     kernel_name=kernel_name,
                     cwd=str(notebooks_dir),
                     progress_bar=False,
+                    kernel_manager_class=_ipc_kernel_manager(),
                 )
             except Exception as err:  # every failure is reported the same way
                 result.seconds = round(time.monotonic() - started, 2)
