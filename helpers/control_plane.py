@@ -340,7 +340,10 @@ def ensure_component(fleet, component: str) -> Report:
             ok, code = _probe_health(h, component)
             if not ok:
                 raise HostError(h.name, f"check {component}", f"running but unhealthy ({code})")
-            return Change(ensure.changed, ensure.detail or "up to date, healthy")
+            if written or ensure.changed:  # e.g. a file mode put right: no restart needed
+                fixed = [c.detail for c in written] + ([ensure.detail] if ensure.changed else [])
+                return Change(True, "; ".join(fixed) + " (inputs unchanged, not restarted)")
+            return Change(False, "up to date, running, healthy")
         if active:
             with _restart_locks[component]:  # roll: one master at a time
                 ensure_service(h, component, restart=True)
@@ -380,45 +383,6 @@ def api_client(inv):
     from kubernetes import config  # noqa: PLC0415
 
     return config.new_client_from_config(config_file=str(admin_kubeconfig_path(inv)))
-
-
-KUBELET_RBAC_NAME = "kube-apiserver:kubelet-api-admin"
-
-
-def ensure_kubelet_api_access(inv) -> Report:
-    """Let the API server's kubelet client (CN kube-apiserver-kubelet-client) use kubelet APIs.
-
-    Binds the user to the built-in ClusterRole ``system:kubelet-api-admin`` (logs, exec,
-    port-forward, metrics); kubelets authorise the API server's requests with it
-    through webhook authorisation.
-    """
-    def run():
-        from kubernetes import client  # noqa: PLC0415
-        from kubernetes.client.rest import ApiException  # noqa: PLC0415
-
-        rbac = client.RbacAuthorizationV1Api(api_client(inv))
-        want = client.V1ClusterRoleBinding(
-            metadata=client.V1ObjectMeta(name=KUBELET_RBAC_NAME,
-                                         labels={"app.kubernetes.io/managed-by": "kubernetes-journey"}),
-            role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole",
-                                      name="system:kubelet-api-admin"),
-            subjects=[client.RbacV1Subject(api_group="rbac.authorization.k8s.io", kind="User",
-                                           name="kube-apiserver-kubelet-client")],
-        )
-        try:
-            have = rbac.read_cluster_role_binding(KUBELET_RBAC_NAME)
-        except ApiException as err:
-            if err.status != 404:
-                raise
-            rbac.create_cluster_role_binding(want)
-            return True, f"created ClusterRoleBinding {KUBELET_RBAC_NAME}", None
-        subjects = [(s.kind, s.name) for s in have.subjects or []]
-        if have.role_ref.name != "system:kubelet-api-admin" or subjects != [("User", "kube-apiserver-kubelet-client")]:
-            rbac.delete_cluster_role_binding(KUBELET_RBAC_NAME)  # roleRef is immutable
-            rbac.create_cluster_role_binding(want)
-            return True, f"replaced ClusterRoleBinding {KUBELET_RBAC_NAME}", None
-        return False, f"ClusterRoleBinding {KUBELET_RBAC_NAME} present", None
-    return _local_step("kubelet API access for the API server", run)
 
 
 PROBE_SECRET = ("default", "kj-encryption-probe")
@@ -503,6 +467,34 @@ def check_anonymous(inv) -> dict[str, int]:
         except requests.RequestException:
             out[path] = 0
     return out
+
+
+def check_haproxy_backends(inv) -> Table:
+    """Every load balancer's view of the API backend (its stats page CSV): one row per master.
+
+    HAProxy marks a master ``UP`` only while its ``/readyz`` health check passes, so
+    all rows ``UP`` means every API server is reachable and ready through every LB.
+    """
+    from helpers import loadbalancer  # noqa: PLC0415
+
+    rows = []
+    masters = {h.name for h in inv.hosts_with("master")}
+    for lb in inv.hosts_with("lb"):
+        try:
+            status, stats = loadbalancer.check_stats(inv, lb)
+        except requests.RequestException as err:
+            status, stats = 0, []
+            rows.append([lb.name, "-", f"stats page unreachable: {err}", "", ""])
+            continue
+        seen = {r["svname"]: r for r in stats if r.get("pxname") == "kube-apiserver"}
+        for name in sorted(masters):
+            r = seen.get(name)
+            if r is None:
+                rows.append([lb.name, name, f"not in backend (stats HTTP {status})", "", ""])
+            else:
+                rows.append([lb.name, name, r.get("status", ""), r.get("check_status", ""), r.get("stot", "")])
+    return Table(["load balancer", "master", "status", "last check", "sessions"], rows,
+                 "HAProxy backend kube-apiserver")
 
 
 def check_secret_encrypted(fleet, namespace: str = PROBE_SECRET[0], name: str = PROBE_SECRET[1]) -> dict:

@@ -54,6 +54,7 @@ def test_apiserver_flags(inv):
     assert "anonymous-auth" not in flags, "anonymous access is set by the AuthenticationConfiguration"
     assert "enable-bootstrap-token-auth" not in flags
     assert flags["requestheader-allowed-names"] == "front-proxy-client"
+    assert flags["kubelet-certificate-authority"] == f"{cp.PKI_DIR}/ca.crt", "kubelet serving certs are verified"
     for f in ("kubelet-client-certificate", "kubelet-client-key", "proxy-client-cert-file",
               "service-account-key-file", "service-account-signing-key-file", "etcd-cafile",
               "etcd-certfile", "etcd-keyfile", "client-ca-file", "tls-cert-file"):
