@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import logging
 import os
 import re
 import subprocess
@@ -181,6 +182,8 @@ def run_notebooks(
 
     inventory_path = Path(inventory_path).expanduser().resolve()
     inv = load_inventory(inventory_path)
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("papermill").setLevel(logging.WARNING)  # the bar and our lines say it
     notebooks_dir = Path(notebooks_dir).resolve()
     selected = select(discover(notebooks_dir), from_, only)
     if not selected:
