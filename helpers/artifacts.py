@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import shutil
+import tarfile
 import tempfile
 import urllib.parse
 import urllib.request
@@ -328,3 +329,52 @@ def fetch(
             os.replace(dest, dest.with_name(dest.name + ".rejected"))
             raise ChecksumMismatch(f"{rel.filename} ({url})", digest, actual, source=source)
     return Artifact(name, rel.version, url, dest, actual)
+
+
+def archive_members(name: str, version: str) -> dict[str, str]:
+    """The binaries inside a release tarball: {binary name: member path}.
+
+    ``etcd`` -> etcd, etcdctl, etcdutl under ``etcd-vX-linux-amd64/``;
+    ``flannel-cni-plugin`` -> ``./flannel``.
+    """
+    if name == "etcd":
+        top = f"etcd-{version}-linux-{ARCH}"
+        return {b: f"{top}/{b}" for b in ("etcd", "etcdctl", "etcdutl")}
+    if name == "flannel-cni-plugin":
+        return {"flannel": "./flannel"}
+    raise ConfigError(f"{name} is not a tarball artifact")
+
+
+def extract(art: Artifact, binary: str) -> Artifact:
+    """Extract one binary from a verified tarball artifact into the cache, next to it.
+
+    The result is an :class:`Artifact` for that binary (its own sha256, url
+    ``<tarball url>#<member>``), ready for ``ensure_binary``.
+
+    Raises:
+        ConfigError: the artifact has no such binary.
+    """
+    members = archive_members(art.name, art.version)
+    if binary not in members:
+        raise ConfigError(
+            f"{art.name} {art.version} has no binary {binary!r}; it has {', '.join(members)}"
+        )
+    member = members[binary]
+    dest = art.path.parent / f"{art.path.name}.d" / art.sha256[:16] / binary
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(art.path) as tar:
+            try:
+                src = tar.extractfile(member)
+            except KeyError:
+                src = None
+            if src is None:
+                raise ConfigError(f"{art.path} has no member {member}")
+            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{binary}.")
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+            os.chmod(tmp, 0o755)
+            os.replace(tmp, dest)
+    return Artifact(
+        f"{art.name}/{binary}", art.version, f"{art.url}#{member}", dest, sha256_file(dest)
+    )

@@ -48,7 +48,7 @@ def http_root(tmp_path):
     root.mkdir()
     handler = functools.partial(QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield root, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
@@ -221,6 +221,36 @@ def test_fetch_names_missing_file(http_root, tmp_path):
         artifacts.fetch(inventory(base), "kube-proxy", versions=VERSIONS, cache=tmp_path / "cache")
 
 
+def test_extract_binary_from_fetched_tarball(tmp_path):
+    from helpers.build.tarballs import write_tarball
+
+    version = VERSIONS["etcd"]
+    top = f"etcd-{version}-linux-amd64"
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("etcd", "etcdctl", "etcdutl"):
+        (src / name).write_bytes(f"#!/bin/sh\necho {name}\n".encode())
+    root = tmp_path / "mirror"
+    rel = artifacts.release("etcd", VERSIONS)
+    tarball = root / rel.path
+    write_tarball(
+        tarball, [(f"{top}/{n}", src / n, 0o755) for n in ("etcd", "etcdctl", "etcdutl")], [top]
+    )
+    (root / (rel.path + ".sha256")).write_text(artifacts.sha256_file(tarball))
+    art = artifacts.fetch(
+        inventory(root.as_uri()), "etcd", versions=VERSIONS, cache=tmp_path / "cache"
+    )
+    ctl = artifacts.extract(art, "etcdctl")
+    assert (
+        ctl.path.read_bytes() == (src / "etcdctl").read_bytes() and ctl.path.stat().st_mode & 0o111
+    )
+    assert ctl.sha256 == artifacts.sha256_file(src / "etcdctl") and ctl.url.endswith(
+        f"#{top}/etcdctl"
+    )
+    with pytest.raises(ConfigError, match="no binary 'kubelet'"):
+        artifacts.extract(art, "kubelet")
+
+
 # --- fast: build helpers ------------------------------------------------------------------
 
 
@@ -345,6 +375,22 @@ def test_second_build_is_a_quick_noop(mirror):
     assert manifest.stat().st_mtime_ns == before
 
 
+@pytest.mark.build
+def test_partial_cache_rebuilds_only_what_is_missing_and_reproducibly(mirror):
+    pause = next(u for u in units(VERSIONS) if u.name == "pause")
+    published = paths.mirror_dir() / mirror["image-bundle:pause"]["path"]
+    (pause.dir / "built.json").unlink()
+    results = build_all(VERSIONS)
+    assert results["pause"]["built"] is True
+    assert [name for name, r in results.items() if r["built"]] == ["pause"]
+    assert artifacts.sha256_file(published) == mirror["image-bundle:pause"]["sha256"], (
+        "rebuild changed the digest"
+    )
+    forced = build_all(VERSIONS, force=True, only=["image-bundle:pause"])
+    assert list(forced) == ["pause"] and forced["pause"]["built"] is True
+    assert artifacts.sha256_file(published) == mirror["image-bundle:pause"]["sha256"]
+
+
 def run(cmd, **kw) -> str:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, **kw)
     return proc.stdout + proc.stderr
@@ -435,7 +481,7 @@ def test_images_carry_upstream_shape_and_versions(mirror, tmp_path):
 def test_fetch_every_artifact_from_the_mirror_over_http(mirror, tmp_path):
     handler = functools.partial(QuietHandler, directory=str(paths.mirror_dir()))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
         inv = inventory(f"http://127.0.0.1:{server.server_address[1]}")
         for name in artifacts.artifact_names(VERSIONS):
