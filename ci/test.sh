@@ -8,7 +8,8 @@
 #              notebooks/NN-*.ipynb (not drafts/) as the idempotent re-run, then lab down
 # Every stage runs even when an earlier one failed (KJ_FAIL_FAST=1 stops at the first
 # failure); the exit status is non-zero when any stage failed. The lab of the notebook
-# stage is taken down by a trap, on failure and on interrupt too.
+# stage is taken down at its end, by a trap on failure and on interrupt too
+# (KJ_KEEP_LAB=1 leaves it running).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -166,7 +167,11 @@ if ! has_module helpers.lab.cli; then
 elif ! has_notebooks; then
   finish notebooks "skipped: no notebooks/NN-*.ipynb yet"
 else
+  if "$PY" -m helpers lab status --inventory "$NB_INVENTORY" >/dev/null 2>&1; then
+    echo "note: lab $(basename "$NB_INVENTORY") was already running, so the first run is not on fresh machines"
+  fi
   lab_is_up=1   # from here on the trap takes the lab down, even after a partial up
+  ((${KJ_KEEP_LAB:-0})) && lab_is_up=0 && echo "KJ_KEEP_LAB=1: the lab stays up afterwards"
   if run_step "$PY" -m helpers lab up --inventory "$NB_INVENTORY" &&
     run_step "$PY" -m helpers run --inventory "$NB_INVENTORY" &&
     KJ_INVENTORY=$NB_INVENTORY run_pytest notebooks --nbval-lax notebooks/[0-9][0-9]-*.ipynb; then
@@ -174,10 +179,12 @@ else
   else
     nb_status=failed
   fi
-  if run_step "$PY" -m helpers lab down --inventory "$NB_INVENTORY"; then
-    lab_is_up=0
-  else
-    nb_status=failed
+  if ((lab_is_up)); then
+    if run_step "$PY" -m helpers lab down --inventory "$NB_INVENTORY"; then
+      lab_is_up=0
+    else
+      nb_status=failed
+    fi
   fi
   finish notebooks "$nb_status"
 fi
