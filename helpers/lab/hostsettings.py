@@ -5,6 +5,10 @@ down:
 
 * sysctls kubelet insists on: ``vm.overcommit_memory=1``, ``kernel.panic=10``,
   ``kernel.panic_on_oops=1`` (host-wide: a machine cannot set them itself);
+* inotify limits raised to at least ``fs.inotify.max_user_instances=1024`` and
+  ``fs.inotify.max_user_watches=524288`` (every machine's systemd, journald and
+  kubelet take instances from the same per-user budget; at the default 128 the
+  20th-odd machine's systemd dies with "Too many open files");
 * a tmpfs on ``/run/systemd/nspawn`` (systemd-nspawn keeps its mount propagation
   directories there; the host's PID 1 is not systemd, so nothing else provides it);
 * the ``/run/netns`` bind mount that ``ip netns add`` creates when it first runs.
@@ -26,6 +30,11 @@ SYSCTLS = {
     "vm.overcommit_memory": "1",
     "kernel.panic": "10",
     "kernel.panic_on_oops": "1",
+}
+#: Raised to at least these values (never lowered).
+SYSCTL_MINIMUMS = {
+    "fs.inotify.max_user_instances": 1024,
+    "fs.inotify.max_user_watches": 524288,
 }
 NSPAWN_DIR = Path("/run/systemd/nspawn")
 
@@ -75,6 +84,13 @@ def ensure_host(lab: str) -> list[str]:
         if have != want:
             _sysctl_path(key).write_text(want)
             changes.append(f"sysctl {key}: {have} -> {want}")
+    for key, least in SYSCTL_MINIMUMS.items():
+        have = read_sysctl(key)
+        if key not in rec.sysctls:
+            rec.sysctls[key] = have
+        if int(have) < least:
+            _sysctl_path(key).write_text(str(least))
+            changes.append(f"sysctl {key}: {have} -> {least}")
     if not is_mountpoint(NSPAWN_DIR):
         _mkdirs(NSPAWN_DIR, rec)
         subprocess.run(

@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
+from pathlib import Path
 
 from helpers.errors import LabError
 from helpers.lab import cgroups, hostsettings, keys, machines, network, services
@@ -115,33 +116,14 @@ def up(plan: LabPlan) -> LabReport:
         clock.lap("bridge")
         for svc in services.services(plan):
             line = services.ensure_service(plan, state, svc)
-            if not line.endswith(")") or "running" not in line:
+            if ": running" not in line:
                 report.changes.append(line)
         clock.lap("services")
-        booting = []
-        for m in plan.machines:
-            report.changes += network.ensure_machine_net(plan, m)
-            rec = state.procs.get(machines.proc_key(m))
-            running = rec is not None and rec.alive() and is_mountpoint(m.root)
-            if not running:
-                if rec is not None:
-                    rec.stop(timeout=1)  # a half-dead nspawn: start clean
-                killed = cgroups.kill_all(m.lab, m.name)
-                if killed:
-                    report.changes.append(
-                        f"{m.name}: ended {killed} orphaned process(es) of a killed run"
-                    )
-                if machines.ensure_root(m, base):
-                    report.changes.append(f"{m.name}: mounted root")
-            changed = machines.ensure_identity(plan, m)
-            if changed:
-                report.changes.append(f"{m.name}: wrote {', '.join(changed)}")
-            if not running:
-                pid = machines.start(m, state)
-                report.changes.append(f"{m.name}: booted (pid {pid})")
-                booting.append(m)
-            elif machines.ssh_banner(m) is None:
-                booting.append(m)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(lambda m: _ensure_machine(plan, m, base, state), plan.machines))
+        booting = [m for m, (lines, boots) in zip(plan.machines, results, strict=True) if boots]
+        for lines, _boots in results:
+            report.changes += lines
         clock.lap("machines")
         for m in booting:
             machines.wait_ssh(m, state)
@@ -156,6 +138,31 @@ def up(plan: LabPlan) -> LabReport:
         report.host_settings = _held_settings()
     clock.done()
     return report
+
+
+def _ensure_machine(
+    plan: LabPlan, m: MachinePlan, base: Path, state: LabState
+) -> tuple[list[str], bool]:
+    """Create or repair one machine; return its change lines and whether it is booting."""
+    changes = network.ensure_machine_net(plan, m)
+    rec = state.procs.get(machines.proc_key(m))
+    running = rec is not None and rec.alive() and is_mountpoint(m.root)
+    if not running:
+        if rec is not None:
+            rec.stop(timeout=1)  # a half-dead nspawn: start clean
+        killed = cgroups.kill_all(m.lab, m.name)
+        if killed:
+            changes.append(f"{m.name}: ended {killed} orphaned process(es) of a killed run")
+        if machines.ensure_root(m, base):
+            changes.append(f"{m.name}: mounted root")
+    changed = machines.ensure_identity(plan, m)
+    if changed:
+        changes.append(f"{m.name}: wrote {', '.join(changed)}")
+    if not running:
+        pid = machines.start(m, state)
+        changes.append(f"{m.name}: booted (pid {pid})")
+        return changes, True
+    return changes, machines.ssh_banner(m) is None
 
 
 def _teardown_machine(lab: str, name: str) -> MachinePlan:

@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,6 +81,9 @@ def record(pid: int, argv: list[str]) -> ProcRecord:
     return ProcRecord(pid=pid, start=start, argv=list(argv))
 
 
+_SAVE_LOCK = threading.RLock()
+
+
 @dataclass
 class LabState:
     """The record of one lab's processes (``procs``: service or machine name -> process)."""
@@ -114,9 +118,10 @@ class LabState:
         )
 
     def save(self) -> None:
-        """Write the state atomically."""
-        data = asdict(self)
-        write_file(self.path_for(self.lab), json.dumps(data, indent=2) + "\n", 0o600)
+        """Write the state atomically (safe to call from several threads)."""
+        with _SAVE_LOCK:
+            data = json.dumps(asdict(self), indent=2) + "\n"
+            write_file(self.path_for(self.lab), data, 0o600)
 
 
 def known_labs() -> list[str]:

@@ -10,6 +10,7 @@ import os
 import subprocess
 import tarfile
 from dataclasses import dataclass
+from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,10 @@ import pytest
 from helpers import paths
 from helpers.lab import cgroups, hostsettings, lab
 from helpers.lab.plan import CGROUP_PARENT, LabPlan, MachinePlan
+from helpers.lab.state import HostRecord, LabState, known_labs
 
 SMALL = paths.REPO / "inventories" / "small.yaml"
+SMALL_LAB = "kube-small"
 
 
 @dataclass
@@ -57,7 +60,7 @@ def ssh(plan: LabPlan, m: MachinePlan, command: str, check: bool = True, timeout
 
 
 def snapshot() -> dict[str, object]:
-    """Every host resource kind the lab touches, as comparable sets."""
+    """Every host resource kind the lab touches, as comparable sets (all labs included)."""
     mounts = set()
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         mounts.add(line.split()[4])
@@ -91,18 +94,69 @@ def snapshot() -> dict[str, object]:
             )
         ):
             if "pytest" not in text:
-                procs.add((int(pid), text))
+                procs.add(text)
     sysctls = {
-        k: hostsettings.read_sysctl(k) for k in (*hostsettings.SYSCTLS, "net.ipv4.ip_forward")
+        k: hostsettings.read_sysctl(k) for k in (*hostsettings.SYSCTLS, *hostsettings.SYSCTL_MINIMUMS, "net.ipv4.ip_forward")
     }
     return {
-        "mounts": mounts,
-        "links": links,
-        "netns": netns,
-        "cgroups": cg,
-        "procs": procs,
-        "sysctls": sysctls,
+        "mounts": mounts, "links": links, "netns": netns, "cgroups": cg, "procs": procs,
+        "sysctls": sysctls, "others": _other_labs(),
+    }  # fmt: skip
+
+
+def _other_labs() -> dict[str, tuple[str, list[str]]]:
+    """Labs of other people on this shared host: name -> (bridge, machine names)."""
+    found = {}
+    for name in set(known_labs()) | set(HostRecord.load().labs):
+        if name == SMALL_LAB:
+            continue
+        st = LabState.load(name)
+        found[name] = (st.bridge, st.machines)
+    return found
+
+
+def differences(before: dict, after: dict) -> dict[str, set]:
+    """Resources that differ between two snapshots, ignoring other labs' own resources.
+
+    Several labs may run at once on a shared host; anything another lab named (its
+    bridge, veths, netns, mounts, cgroups, processes) is left out of the comparison.
+    When another lab holds the shared host settings, those are compared as they are.
+    """
+    others = {**before["others"], **after["others"]}
+    names = set(others)
+    own_links = {b for b, _ in others.values()} | {
+        MachinePlan(n, m, m, IPv4Address(0), ()).veth for n, (_b, ms) in others.items() for m in ms
     }
+
+    def foreign(kind: str, item: str) -> bool:
+        if kind == "links":
+            return item in own_links
+        if kind == "netns":
+            return any(item.startswith(f"kj-{n}-") for n in names)
+        if kind == "mounts":
+            return any(
+                f"/kubernetes-journey/{n}/" in item or item.startswith(f"/run/netns/kj-{n}-")
+                for n in names
+            ) or (bool(names) and item in ("/run/netns", "/run/systemd/nspawn"))
+        if kind == "cgroups":
+            return any(f"/{CGROUP_PARENT}/{n}" in item for n in names) or (
+                bool(names) and item.endswith(CGROUP_PARENT)
+            )
+        if kind == "procs":
+            return any(f"/{n}/" in item or f"--machine={n}-" in item for n in names)
+        return False
+
+    diff = {}
+    for kind in ("mounts", "links", "netns", "cgroups", "procs"):
+        a = {x for x in before[kind] if not foreign(kind, x)}
+        b = {x for x in after[kind] if not foreign(kind, x)}
+        if a != b:
+            diff[kind] = a ^ b
+    if not names and before["sysctls"] != after["sysctls"]:
+        diff["sysctls"] = {
+            f"{k}: {before['sysctls'][k]} -> {v}" for k, v in after["sysctls"].items()
+        }
+    return diff
 
 
 def busybox_image(tag: str = "docker.io/kj/busybox:test") -> bytes:

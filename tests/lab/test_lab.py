@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from labkit import busybox_image, snapshot, ssh
+from labkit import busybox_image, differences, snapshot, ssh
 
 from helpers.lab import cgroups, lab, services
 from helpers.lab.plan import CGROUP_PARENT
@@ -182,9 +182,7 @@ def test_down_leaves_nothing_behind(small_lab):
     plan = the_lab.plan
     report = lab.down(plan.name)
     assert report.seconds < 60, report
-    after = snapshot()
-    for kind in baseline:
-        assert after[kind] == baseline[kind], f"{kind} differ after down"
+    assert differences(baseline, snapshot()) == {}
     assert not plan.run_dir.exists() and not plan.data_dir.exists()
     assert lab.down(plan.name).changes == []  # a second down has nothing to do
     # and the client key stays (outside git), while the stale known_hosts is gone
