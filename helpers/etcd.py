@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import shlex
-import tarfile
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -234,8 +231,8 @@ def cert_table(inv) -> Table:
 def extract_binaries(tarball, names=SERVER_BINARIES + CLIENT_BINARIES) -> dict[str, Any]:
     """Extract etcd's binaries from the (already verified) release tarball, locally.
 
-    The files land next to the tarball in the download cache, in a directory named
-    after the tarball's sha256, and are only extracted once.
+    The files land next to the tarball in the download cache (see
+    :func:`helpers.artifacts.extract`) and are extracted only once.
 
     Args:
         tarball: the :class:`~helpers.artifacts.Artifact` of the etcd release tarball.
@@ -245,31 +242,9 @@ def extract_binaries(tarball, names=SERVER_BINARIES + CLIENT_BINARIES) -> dict[s
         Binary name to an Artifact of the extracted file (its own sha256) for
         ``remote.ensure_binary``.
     """
-    src = Path(tarball.path)
-    target = src.parent / f"{src.name}.d" / tarball.sha256[:16]
-    missing = [n for n in names if not (target / n).is_file()]
-    if missing:
-        target.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(src) as tar:
-            found = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
-            for name in missing:
-                member = found.get(name)
-                if member is None:
-                    raise HostError("local", f"extract {name} from {src.name}",
-                                    "no such file in the etcd release tarball")
-                data = tar.extractfile(member).read()
-                with tempfile.NamedTemporaryFile(dir=target, delete=False) as tmp:
-                    tmp.write(data)
-                Path(tmp.name).chmod(0o755)
-                Path(tmp.name).replace(target / name)
-    out = {}
-    for name in names:
-        path = target / name
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        out[name] = dataclasses.replace(
-            tarball, name=name, path=path, sha256=digest, url=f"{tarball.url}#{name}"
-        )
-    return out
+    from helpers import artifacts
+
+    return {name: artifacts.extract(tarball, name) for name in names}
 
 
 def ensure_etcd_binaries(fleet) -> Report:
