@@ -262,8 +262,21 @@ def _run_command(args: Any) -> int:
     return 0
 
 
-def main_job(inventory_path: str | Path) -> int:
+def main_job(
+    inventory_path: str | Path,
+    notebooks_dir: str | Path = NOTEBOOKS_DIR,
+    out_dir: str | Path | None = None,
+) -> int:
     """The main job: build the release artifacts, bring the lab up, run every notebook.
+
+    The artifacts build and the lab only apply to inventories with a ``lab`` section;
+    other inventories describe hosts that exist already and take releases from
+    ``sources.release_mirror``.
+
+    Args:
+        inventory_path: the inventory YAML file.
+        notebooks_dir: where the ``NN-*.ipynb`` notebooks are.
+        out_dir: where executed copies go; default ``runs/<UTC timestamp>``.
 
     Returns:
         0 when every planned notebook exists and ran; 1 when some are not written yet.
@@ -283,10 +296,10 @@ def main_job(inventory_path: str | Path) -> int:
             _helpers_command("lab", "up", "--inventory", str(inventory_path), error=LabError)
         else:
             print("skipped lab up: helpers.lab is not part of this checkout yet")
-    present = {p.stem for p in discover()}
+    present = {p.stem for p in discover(Path(notebooks_dir))}
     missing = [name for name in PLANNED if name not in present]
     if present:
-        _print_results(run_notebooks(inventory_path))
+        _print_results(run_notebooks(inventory_path, notebooks_dir=notebooks_dir, out_dir=out_dir))
     kubeconfig = inv.cluster_dir / "kubeconfigs" / "admin.kubeconfig"
     print(f"\nfinished in {time.monotonic() - started:.0f} s")
     print(f"admin kubeconfig: {kubeconfig}")

@@ -151,3 +151,21 @@ def test_cli_registers_run_and_up():
         [sys.executable, "-m", "helpers", "up", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and "--inventory" in result.stdout
+
+
+def test_main_job_without_lab_runs_notebooks_and_names_missing(tmp_path, cluster, capsys):
+    from helpers.runbook import main_job
+
+    directory = tmp_path / "nbs"
+    directory.mkdir()
+    make_notebook(directory, "01-architecture")
+    make_notebook(directory, "02-network")
+    real = REPO / "inventories" / "example-real-hosts.yaml"
+    assert main_job(real, notebooks_dir=directory, out_dir=tmp_path / "out") == 1
+    out = capsys.readouterr().out
+    assert "no lab section" in out
+    assert [s["nb"] for s in records(cluster)] == ["01-architecture", "02-network"]
+    kubeconfig = cluster / "kubeconfigs" / "admin.kubeconfig"
+    assert f"kubectl --kubeconfig {kubeconfig} get nodes" in out
+    assert "do not exist yet: 03-etcd, 04-masters, 05-workers, 06-objects" in out
+    assert f"executed notebooks: {tmp_path / 'out'}/" in out
