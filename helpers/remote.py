@@ -270,6 +270,7 @@ class HostConn:
         limit = timeout if timeout is not None else self.fleet.command_timeout
         stdin = io.StringIO(input.decode() if isinstance(input, bytes) else input) if input is not None else False
         log.debug("[%s] $ %s", self.name, cmd)
+        started = time.monotonic()
         try:
             res = conn.run(line, hide=hide, warn=True, timeout=limit, in_stream=stdin, pty=False)
         except CommandTimedOut as err:
@@ -280,6 +281,10 @@ class HostConn:
             self.close()
             raise UnreachableHost(self.name, self._step("run a command"),
                                   f"connection to {self.where} lost while running `{cmd}`: {err}") from err
+        if res.exited == -1 and time.monotonic() - started >= limit:
+            # invoke's timer closed the channel but lost the race to flag the timeout
+            raise CommandFailed(self.name, self._step("run a command"), cmd, 124,
+                                f"{_joined(res.stdout, res.stderr)}\n(timed out after {limit:g}s)")
         result = RunResult(res.stdout, res.stderr, res.exited)
         if check and not result.ok:
             raise CommandFailed(self.name, self._step("run a command"), cmd, result.exit_code,
@@ -1007,46 +1012,61 @@ def ensure_sysctl(h: HostConn, settings: Mapping[str, Any],
         False, f"{len(wanted)} sysctl(s) already set")
 
 
-# Features that show themselves when built in, though not as /sys/module/<name>: br_netfilter
-# registers net.bridge.* sysctls, overlay registers a file system, conntrack its sysctls.
-_FEATURE_EVIDENCE = {
-    "br_netfilter": "[ -d /proc/sys/net/bridge ] && echo /proc/sys/net/bridge",
-    "overlay": "grep -qw overlay /proc/filesystems && echo 'overlay in /proc/filesystems'",
-    "nf_conntrack": "[ -e /proc/sys/net/netfilter/nf_conntrack_max ] && echo /proc/sys/net/netfilter",
+# How a built-in feature shows itself when /sys/module/<name> does not (containers such as
+# the lab's nspawn machines do not mount /sys/module): something it registers, and a
+# function of it in /proc/kallsyms without a "[module]" tag (that is, in the kernel image).
+_FEATURE_TRACES: dict[str, tuple[str | None, str]] = {
+    "br_netfilter": ("[ -d /proc/sys/net/bridge ] && echo /proc/sys/net/bridge", "br_nf_pre_routing"),
+    "overlay": ("grep -qw overlay /proc/filesystems && echo 'overlay in /proc/filesystems'", "ovl_fill_super"),
+    "nf_conntrack": ("[ -e /proc/sys/net/netfilter/nf_conntrack_max ] && echo /proc/sys/net/netfilter",
+                     "nf_conntrack_in"),
+    "vxlan": (None, "vxlan_xmit"),
+    "nf_tables": (None, "nft_do_chain"),
+    "nf_nat": (None, "nf_nat_setup_info"),
+    "ip_tables": ("[ -e /proc/net/ip_tables_names ] && echo /proc/net/ip_tables_names", "ipt_do_table"),
 }
 
 
 def kernel_feature_state(h: HostConn, name: str) -> tuple[str, str]:
     """Tell whether a kernel feature is a loaded module, built in, or absent (read only).
 
-    The rule, in order:
+    The rule, in order (the first that matches wins):
 
-    1. listed in /proc/modules: a loaded (loadable) module -> ``("loaded", ...)``;
-    2. /sys/module/<name> exists but it is not in /proc/modules: built in;
-    3. listed in /lib/modules/$(uname -r)/modules.builtin: built in;
-    4. its own trace is visible (br_netfilter: /proc/sys/net/bridge; overlay: an entry
-       in /proc/filesystems; nf_conntrack: /proc/sys/net/netfilter): built in;
-    5. otherwise ``("absent", "")``.
+    1. listed in /proc/modules: a loaded (loadable) module -> ``loaded``;
+    2. /sys/module/<name> exists although it is not in /proc/modules: ``builtin``;
+    3. listed in /lib/modules/$(uname -r)/modules.builtin: ``builtin``;
+    4. for the features the runbook uses, a trace it leaves when built in, for hosts
+       (and containers) without /sys/module or modules.builtin: br_netfilter registers
+       /proc/sys/net/bridge, overlay a file system in /proc/filesystems, nf_conntrack
+       /proc/sys/net/netfilter, ip_tables /proc/net/ip_tables_names; or one of its
+       functions (vxlan: ``vxlan_xmit``, nf_tables: ``nft_do_chain``, ...) is in
+       /proc/kallsyms without a ``[module]`` tag, i.e. in the kernel image: ``builtin``;
+    5. otherwise ``absent``.
 
     Module names compare with ``-`` and ``_`` as equal, as the kernel does.
 
     Returns:
-        ``(state, evidence)`` with state ``loaded``, ``builtin`` or ``absent``.
+        ``(state, evidence)``: state is ``loaded``, ``builtin`` or ``absent``; evidence
+        says which check decided ("" when absent).
     """
     if not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
         raise ValueError(f"not a kernel module name: {name!r}")
     u = name.replace("-", "_")
     d = name.replace("_", "-")
-    evidence = _FEATURE_EVIDENCE.get(u)
-    script = "; ".join([
+    trace, symbol = _FEATURE_TRACES.get(u, (None, None))
+    checks = [
         f"if [ -r /proc/modules ] && grep -q '^{u} ' /proc/modules; then echo 'loaded /proc/modules'; exit 0; fi",
         f"if [ -d /sys/module/{u} ]; then echo 'builtin /sys/module/{u}'; exit 0; fi",
-        'f=/lib/modules/$(uname -r)/modules.builtin',
+        "f=/lib/modules/$(uname -r)/modules.builtin",
         f"if [ -r \"$f\" ] && grep -Eq '/({u}|{d})\\.ko' \"$f\"; then echo \"builtin $f\"; exit 0; fi",
-        *([f"if e=$({evidence}); then echo \"builtin $e\"; exit 0; fi"] if evidence else []),
-        "echo absent",
-    ])
-    state, _, why = h.run(script).stdout.strip().partition(" ")
+    ]
+    if trace:
+        checks.append(f"if e=$({trace}); then echo \"builtin $e\"; exit 0; fi")
+    if symbol:
+        checks.append(f"if grep -q ' {symbol}$' /proc/kallsyms 2>/dev/null; "
+                      f"then echo 'builtin {symbol} in /proc/kallsyms'; exit 0; fi")
+    checks.append("echo absent")
+    state, _, why = h.run("; ".join(checks)).stdout.strip().partition(" ")
     return state, why
 
 

@@ -523,3 +523,36 @@ def test_bastion_host_key_is_verified_too(sshd, tmp_path):
     ))
     with Fleet(inv) as fleet, pytest.raises(HostKeyMismatch, match="unknown host key: bastion root@127.0.0.1"):
         fleet.hosts("node1")[0].connect()
+
+
+def test_bastion_reports_a_target_it_cannot_reach(sshd, tmp_path):
+    hosts = [{"name": "node1", "address": "127.0.0.15", "roles": ["master", "etcd", "worker"]}]
+    known = sshd.known_hosts(tmp_path / "known_hosts", addresses=["127.0.0.1", "127.0.0.15"])
+    inv = load_inventory(write_inventory(
+        tmp_path / "inv.yaml", sshd, hosts, known_hosts=known,
+        ssh={"bastion": {"host": "127.0.0.1", "port": sshd.port}},
+    ))
+    with Fleet(inv, connect_timeout=3) as fleet, pytest.raises(UnreachableHost) as caught:
+        fleet.hosts("node1")[0].connect()
+    assert "bastion could not open a connection to root@127.0.0.15" in str(caught.value)
+
+
+# --- results of step functions ---------------------------------------------------------------
+
+
+def test_change_merge():
+    assert Change.merge(Change(False, "a ok"), Change(True, "b written"), None, Change(True, "c")) == Change(
+        True, "b written; c")
+    assert Change.merge(Change(False, "up to date"), Change(False, "up to date"), Change(False, "x")) == Change(
+        False, "up to date; x")
+    assert Change.merge() == Change(False, "")
+
+
+def test_step_accepts_results_and_data(fleet):
+    from helpers.report import Result
+
+    report = fleet.step("facts", lambda h: h.run("echo 42").stdout.strip() if h.name != "node2"
+                        else Result("ignored", "skipped", "not needed"))
+    assert report["node1"].status == "ok" and report.data()["node1"] == "42"
+    assert report["node2"].status == "skipped" and report["node2"].host == "node2"
+    assert report["node2"].seconds > 0
