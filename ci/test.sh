@@ -3,9 +3,10 @@
 #   lint       ruff over helpers, tests and notebooks
 #   fast       pytest -m "not lab and not build" (unit tests and real-sshd tests)
 #   build      python -m helpers artifacts build, then pytest -m build
-#   lab        pytest -m lab (the lab tests bring small.yaml up and down themselves)
+#   lab        pytest -m "lab and not cluster" (tests that bring small.yaml up and down)
 #   notebooks  lab up (lab.yaml), python -m helpers run (first run), then nbval over
-#              notebooks/NN-*.ipynb (not drafts/) as the idempotent re-run, then lab down
+#              notebooks/NN-*.ipynb (not drafts/) as the idempotent re-run, then
+#              pytest -m cluster (failure paths on that built cluster), then lab down
 # Every stage runs even when an earlier one failed (KJ_FAIL_FAST=1 stops at the first
 # failure); the exit status is non-zero when any stage failed. The lab of the notebook
 # stage is taken down at its end, by a trap on failure and on interrupt too
@@ -154,7 +155,7 @@ fi
 begin lab
 if ! has_module helpers.lab.cli; then
   finish lab "skipped: helpers.lab.cli does not exist yet"
-elif run_pytest lab -m lab; then
+elif run_pytest lab -m "lab and not cluster"; then
   finish lab ok
 else
   finish lab failed
@@ -174,7 +175,8 @@ else
   ((${KJ_KEEP_LAB:-0})) && lab_is_up=0 && echo "KJ_KEEP_LAB=1: the lab stays up afterwards"
   if run_step "$PY" -m helpers lab up --inventory "$NB_INVENTORY" &&
     run_step "$PY" -m helpers run --inventory "$NB_INVENTORY" &&
-    KJ_INVENTORY=$NB_INVENTORY run_pytest notebooks --nbval-lax notebooks/[0-9][0-9]-*.ipynb; then
+    KJ_INVENTORY=$NB_INVENTORY run_pytest notebooks --nbval-lax notebooks/[0-9][0-9]-*.ipynb &&
+    KJ_INVENTORY=$NB_INVENTORY run_pytest cluster -m cluster; then
     nb_status=ok
   else
     nb_status=failed

@@ -4,6 +4,13 @@ Tests marked ``lab`` need root and systemd-nspawn; tests marked ``sshd`` need an
 OpenSSH server binary. Where a precondition is missing they are skipped with the
 reason, unless ``KJ_REQUIRE_ALL=1`` (set by ci/test.sh): then the run stops with the
 reason instead, so CI never passes by skipping.
+
+Marker ``cluster``: a lab test that needs the cluster the notebooks built on the lab
+named by ``KJ_INVENTORY`` (default inventories/lab.yaml), as opposed to a lab test that
+brings its own small lab up and down (the ``small_lab`` fixture). ci/test.sh runs
+``-m "lab and not cluster"`` on its own and ``-m cluster`` after the notebook run, while
+that lab is still up. A ``lab`` test that does not use ``small_lab`` is marked
+``cluster`` automatically.
 """
 
 from __future__ import annotations
@@ -26,12 +33,23 @@ def _missing(marker: str) -> str | None:
     return None
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``cluster`` marker (the others are declared in pyproject.toml)."""
+    config.addinivalue_line(
+        "markers",
+        "cluster: lab test that needs the cluster built by the notebooks (KJ_INVENTORY); "
+        "run after the notebook run",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip (or, under KJ_REQUIRE_ALL=1, refuse to run) tests whose precondition is missing."""
     strict = os.environ.get("KJ_REQUIRE_ALL") == "1"
     for item in items:
+        if item.get_closest_marker("lab") and "small_lab" not in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.cluster)
         for marker in ("lab", "sshd"):
-            if marker not in item.keywords:
+            if item.get_closest_marker(marker) is None:
                 continue
             why = _missing(marker)
             if why and strict:
