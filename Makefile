@@ -1,6 +1,6 @@
 # The one front door. Every target is a thin wrapper over `python -m helpers ...`.
 PY      := .venv/bin/python
-INVENTORY ?= inventories/lab.yaml
+INVENTORY ?= $(or $(KJ_INVENTORY),inventories/lab.yaml)
 export KJ_INVENTORY := $(abspath $(INVENTORY))
 
 .PHONY: setup up down test test-fast lint lab-up lab-down lab-status artifacts run bench clean
