@@ -76,6 +76,8 @@ def render_config(s: KubeletSettings) -> str:
         "tls_cert_file": f"{PKI}/kubelet.crt",
         "tls_key_file": f"{PKI}/kubelet.key",
         "register_taints": s.taints,
+        "local_storage_isolation": s.facts.local_storage_isolation,
+        "kubelet_fs": s.facts.kubelet_fs,
     })
 
 

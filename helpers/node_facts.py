@@ -10,6 +10,11 @@ The node components are configured from facts, not from guesses about the platfo
 - **sysfs writable**: kube-proxy resizes the conntrack table through
   ``/sys/module/nf_conntrack/parameters/hashsize``; where ``/sys`` is read-only (a
   container such as a lab machine) it must not try (``conntrack.maxPerCore: 0``).
+- **the kubelet's filesystem**: the kubelet sizes its node filesystem (for ephemeral-storage
+  limits and evictions) through cAdvisor, which finds no device behind an overlay or tmpfs
+  mount and then refuses to start ("failed to get rootfs info"). Where ``/var/lib/kubelet``
+  is on such a filesystem (a lab machine's root is an overlay) the kubelet is told
+  ``localStorageCapacityIsolation: false``; a real host keeps it on.
 - **resolv.conf**: with systemd-resolved the real upstream servers are in
   ``/run/systemd/resolve/resolv.conf`` (``/etc/resolv.conf`` points at a loopback stub
   that would loop inside a pod); otherwise ``/etc/resolv.conf``.
@@ -24,8 +29,12 @@ PROBE = (
     'if [ -d /run/systemd/system ]; then echo init=systemd; else echo init=other; fi; '
     'echo "sysfs=$(findmnt -no OPTIONS /sys | cut -d, -f1)"; '
     "if systemctl is-active -q systemd-resolved 2>/dev/null && [ -e /run/systemd/resolve/resolv.conf ]; "
-    "then echo resolv=/run/systemd/resolve/resolv.conf; else echo resolv=/etc/resolv.conf; fi"
+    "then echo resolv=/run/systemd/resolve/resolv.conf; else echo resolv=/etc/resolv.conf; fi; "
+    'd=/var/lib/kubelet; while [ ! -e "$d" ]; do d=$(dirname "$d"); done; echo "kubeletfs=$(stat -fc %T "$d")"'
 )
+
+#: Filesystems cAdvisor cannot find a block device for (the kubelet's rootfs check fails).
+DEVICELESS_FS = ("overlayfs", "tmpfs", "ramfs", "nfs", "fuseblk")
 
 
 @dataclass(frozen=True)
@@ -37,12 +46,19 @@ class NodeFacts:
         systemd_init: systemd is PID 1.
         sysfs_writable: ``/sys`` is mounted read-write.
         resolv_conf: the resolv.conf with the node's real name servers.
+        kubelet_fs: filesystem type under ``/var/lib/kubelet`` (``stat -fc %T``).
     """
 
     cgroup_v2: bool
     systemd_init: bool = True
     sysfs_writable: bool = True
     resolv_conf: str = "/etc/resolv.conf"
+    kubelet_fs: str = "ext2/ext3"
+
+    @property
+    def local_storage_isolation(self) -> bool:
+        """Whether the kubelet can account ephemeral storage (its directory is on a real device)."""
+        return self.kubelet_fs not in DEVICELESS_FS
 
     @property
     def cgroup_driver(self) -> str:
@@ -65,6 +81,7 @@ def parse_facts(text: str) -> NodeFacts:
         systemd_init=values["init"].strip() == "systemd",
         sysfs_writable=values["sysfs"].strip() == "rw",
         resolv_conf=values["resolv"].strip(),
+        kubelet_fs=values.get("kubeletfs", "").strip() or "unknown",
     )
 
 

@@ -20,7 +20,7 @@ from helpers.kube_apply import load_documents, object_key
 from helpers.node_facts import NodeFacts, parse_facts
 
 REPO = Path(__file__).resolve().parent.parent
-V1_LAB = NodeFacts(cgroup_v2=False, systemd_init=True, sysfs_writable=False)
+V1_LAB = NodeFacts(cgroup_v2=False, systemd_init=True, sysfs_writable=False, kubelet_fs="overlayfs")
 V2_HOST = NodeFacts(cgroup_v2=True, systemd_init=True, sysfs_writable=True,
                     resolv_conf="/run/systemd/resolve/resolv.conf")
 
@@ -34,9 +34,10 @@ def inv():
 
 
 def test_facts_parse_cgroup_v1_container():
-    facts = parse_facts("cgroupfs=tmpfs\ninit=systemd\nsysfs=ro\nresolv=/etc/resolv.conf\n")
-    assert facts == NodeFacts(cgroup_v2=False, systemd_init=True, sysfs_writable=False)
+    facts = parse_facts("cgroupfs=tmpfs\ninit=systemd\nsysfs=ro\nresolv=/etc/resolv.conf\nkubeletfs=overlayfs\n")
+    assert facts == V1_LAB
     assert facts.cgroup_driver == "cgroupfs"
+    assert not facts.local_storage_isolation
 
 
 def test_facts_parse_cgroup_v2_host():
@@ -121,6 +122,7 @@ def test_kubelet_cgroup_v1_lab(inv):
     cfg = kubelet_config(inv, "kube-node01", V1_LAB)
     assert cfg["cgroupDriver"] == "cgroupfs"
     assert cfg["failCgroupV1"] is False
+    assert cfg["localStorageCapacityIsolation"] is False
     assert cfg["resolvConf"] == "/etc/resolv.conf"
 
 
@@ -128,6 +130,7 @@ def test_kubelet_cgroup_v2_host(inv):
     cfg = kubelet_config(inv, "kube-node01", V2_HOST)
     assert cfg["cgroupDriver"] == "systemd"
     assert "failCgroupV1" not in cfg
+    assert "localStorageCapacityIsolation" not in cfg
     assert cfg["resolvConf"] == "/run/systemd/resolve/resolv.conf"
 
 
