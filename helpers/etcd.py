@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import re
 import shlex
 import threading
 import time
@@ -482,16 +483,22 @@ def check_etcd_health(fleet) -> Table:
     inv, h = _checker(fleet)
     hosts = members(inv)
     res = h.run(etcdctl("endpoint health -w json", endpoints(hosts)), check=False, timeout=60)
-    by_endpoint = {e.get("endpoint"): e for e in (_json(res.stdout) or []) if isinstance(e, dict)}
+    return Table(["member", "endpoint", "health", "took", "error"],
+                 parse_health(res.stdout, res.stderr, hosts),
+                 title=f"etcd endpoint health (etcdctl on {h.name})")
+
+
+def parse_health(stdout: str, stderr: str, hosts) -> list[list[Any]]:
+    """Rows of the health table from ``etcdctl endpoint health -w json`` output, in member order."""
+    by_endpoint = {e.get("endpoint"): e for e in (_json(stdout) or []) if isinstance(e, dict)}
     rows = []
     for m in hosts:
         e = by_endpoint.get(client_url(m), {})
         healthy = bool(e.get("health"))
-        error = e.get("error", "") if e else (res.stderr.strip().splitlines() or ["no answer"])[-1]
+        error = e.get("error", "") if e else (_tls_error(stderr) or "no answer")
         rows.append([m.name, client_url(m), "healthy" if healthy else "UNHEALTHY", e.get("took", ""),
                      error])
-    return Table(["member", "endpoint", "health", "took", "error"], rows,
-                 title=f"etcd endpoint health (etcdctl on {h.name})")
+    return rows
 
 
 def health_problems(table: Table) -> list[str]:
@@ -511,13 +518,23 @@ def check_etcd_status(fleet) -> Table:
                          timeout=60).stdout) or []
     mlist = _json(h.run(etcdctl("member list -w json", endpoints(hosts)), check=False,
                         timeout=60).stdout) or {}
-    names = {m.get("ID"): m.get("name") for m in mlist.get("members", [])}
-    by_endpoint = {s.get("Endpoint"): s.get("Status", {}) for s in status if isinstance(s, dict)}
+    return Table(["member", "id", "leader", "raft term", "raft index", "db size", "version"],
+                 parse_status(status, mlist, hosts),
+                 title=f"etcd members and leader (etcdctl on {h.name})")
+
+
+def parse_status(status: Any, member_list: Any, hosts) -> list[list[Any]]:
+    """Rows of the status table from parsed ``endpoint status`` and ``member list`` JSON.
+
+    A member missing from the status answer gets ``leader = "unreachable"``.
+    """
+    names = {m.get("ID"): m.get("name") for m in (member_list or {}).get("members", [])}
+    by_endpoint = {s.get("Endpoint"): s.get("Status", {}) for s in (status or []) if isinstance(s, dict)}
     rows = []
     for m in hosts:
         s = by_endpoint.get(client_url(m))
         if not s:
-            rows.append([m.name, "", "", "unreachable", "", "", ""])
+            rows.append([m.name, "", "unreachable", "", "", "", ""])
             continue
         member_id = s.get("header", {}).get("member_id")
         rows.append([
@@ -529,8 +546,7 @@ def check_etcd_status(fleet) -> Table:
             _size(s.get("dbSize")),
             s.get("version", ""),
         ])
-    return Table(["member", "id", "leader", "raft term", "raft index", "db size", "version"], rows,
-                 title=f"etcd members and leader (etcdctl on {h.name})")
+    return rows
 
 
 def _size(n: Any) -> str:
@@ -588,10 +604,9 @@ def check_etcd_rejects_anonymous(fleet) -> Table:
 
 
 def _tls_error(text: str) -> str:
-    for marker in ("certificate required", "bad certificate", "handshake failure", "tls:"):
-        for line in text.splitlines():
-            if marker in line:
-                i = line.find("remote error")
-                return (line[i:] if i >= 0 else line.strip())[:120]
+    """The TLS reason in etcdctl's output (e.g. ``remote error: tls: certificate required``)."""
+    found = re.search(r"remote error: tls: [a-z ]+|tls: [a-z' ]+", text)
+    if found:
+        return found.group(0).strip()
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1][:120] if lines else ""

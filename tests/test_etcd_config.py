@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import ipaddress
 import stat
 import tarfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -195,3 +197,62 @@ def test_etcdctl_command_line():
     assert "--cert=/etc/etcd/pki/healthcheck-client.crt" in cmd
     anon = etcd.etcdctl("endpoint health", "https://a:2379", cert=False)
     assert "--cert=" not in anon and "--key=" not in anon and "--cacert=" in anon
+
+
+# Output captured from etcdctl v3.7.0 against a three-member TLS cluster on loopback.
+HOSTS = [SimpleNamespace(name=f"m{i}", address=ipaddress.ip_address(f"127.0.0.1{i}")) for i in (1, 2, 3)]
+HEALTH_OK = (
+    '[{"endpoint":"https://127.0.0.13:2379","health":true,"took":"42.550037ms"},'
+    '{"endpoint":"https://127.0.0.11:2379","health":true,"took":"37.545423ms"},'
+    '{"endpoint":"https://127.0.0.12:2379","health":false,"took":"5.00464969s",'
+    '"error":"context deadline exceeded"}]'
+)
+STATUS = (
+    '[{"Endpoint":"https://127.0.0.11:2379","Status":{"header":{"cluster_id":4195619529504990374,'
+    '"member_id":6545453864119457344,"revision":1,"raft_term":2},"version":"3.7.0","dbSize":20480,'
+    '"leader":6545453864119457344,"raftIndex":11,"raftTerm":2,"raftAppliedIndex":11}},'
+    '{"Endpoint":"https://127.0.0.13:2379","Status":{"header":{"cluster_id":4195619529504990374,'
+    '"member_id":2966015708901765517,"revision":1,"raft_term":2},"version":"3.7.0","dbSize":2097152,'
+    '"leader":6545453864119457344,"raftIndex":11,"raftTerm":2,"raftAppliedIndex":11}}]'
+)
+MEMBERS = (
+    '{"header":{"cluster_id":4195619529504990374},"members":['
+    '{"ID":2966015708901765517,"name":"m3","peerURLs":["https://127.0.0.13:2380"]},'
+    '{"ID":6545453864119457344,"name":"m1","peerURLs":["https://127.0.0.11:2380"]},'
+    '{"ID":16445634836525340627,"name":"m2","peerURLs":["https://127.0.0.12:2380"]}]}'
+)
+ANON_STDERR = (
+    '{"level":"warn","logger":"etcd-client","msg":"retrying of unary invoker failed","error":"rpc '
+    'error: code = DeadlineExceeded desc = latest balancer error: connection error: desc = '
+    '\\"error reading server preface: remote error: tls: certificate required\\""}\n'
+    "Error: context deadline exceeded\n"
+)
+
+
+def test_parse_health_in_member_order():
+    rows = etcd.parse_health(HEALTH_OK, "Error: unhealthy cluster", HOSTS)
+    assert [r[:3] for r in rows] == [
+        ["m1", "https://127.0.0.11:2379", "healthy"],
+        ["m2", "https://127.0.0.12:2379", "UNHEALTHY"],
+        ["m3", "https://127.0.0.13:2379", "healthy"],
+    ]
+    assert rows[1][4] == "context deadline exceeded"
+
+
+def test_parse_health_without_json_says_why():
+    rows = etcd.parse_health("", ANON_STDERR, HOSTS[:1])
+    assert rows == [["m1", "https://127.0.0.11:2379", "UNHEALTHY", "", "remote error: tls: certificate required"]]
+
+
+def test_parse_status_leader_and_unreachable():
+    rows = etcd.parse_status(etcd._json(STATUS), etcd._json(MEMBERS), HOSTS)
+    table = {r[0]: r for r in rows}
+    assert table["m1"][1:4] == ["5ad61f9c308c5640", "yes", 2]
+    assert table["m3"][2] == "no" and table["m3"][5] == "2.0 MiB" and table["m3"][6] == "3.7.0"
+    assert table["m2"][2] == "unreachable"
+    assert table["m1"][5] == "20.0 KiB"
+
+
+def test_tls_error_extraction():
+    assert etcd._tls_error(ANON_STDERR) == "remote error: tls: certificate required"
+    assert etcd._tls_error("Error: context deadline exceeded\n") == "Error: context deadline exceeded"
