@@ -906,8 +906,13 @@ def _unit_props(h: HostConn, unit: str) -> dict[str, str]:
 
 
 def ensure_service(h: HostConn, name: str, restart: bool = False, enabled: bool = True,
-                   reload_daemon: bool | None = None) -> Change:
+                   reload_daemon: bool | None = None, settle: float = 1.0) -> Change:
     """Make a systemd unit enabled (or disabled) and running; restart it when asked.
+
+    After a start or restart the unit is watched for ``settle`` seconds (and while it is
+    still activating, up to 10 s more): a service that dies right away fails the call
+    with the tail of its journal, instead of passing because it was briefly "active".
+    A oneshot unit counts as running once it finished successfully.
 
     Args:
         h: the host.
@@ -917,11 +922,12 @@ def ensure_service(h: HostConn, name: str, restart: bool = False, enabled: bool 
         reload_daemon: True forces ``systemctl daemon-reload``; None (default) reloads
             when systemd says unit files changed (``NeedDaemonReload``) or the unit is
             not loaded yet; False never reloads.
+        settle: seconds to watch a unit after starting it.
 
     Raises:
         HostError: the unit does not exist or is masked.
-        CommandFailed: the unit is not active after starting it (the journal tail is
-            the output).
+        CommandFailed: the unit failed to start or did not stay active (the output is
+            systemctl's message and the journal tail).
     """
     unit = name if "." in name else f"{name}.service"
     q = shlex.quote(unit)
@@ -942,21 +948,34 @@ def ensure_service(h: HostConn, name: str, restart: bool = False, enabled: bool 
     elif not enabled and state in ("enabled", "enabled-runtime"):
         h.run(f"systemctl disable -- {q}")
         done.append("disabled")
-    if restart:
-        h.run(f"systemctl restart -- {q}")
-        done.append("restarted")
-    elif props.get("ActiveState") != "active":
-        h.run(f"systemctl start -- {q}")
-        done.append("started")
-    if "restarted" in done or "started" in done:
-        if not h.run(f"systemctl is-active --quiet -- {q}", check=False).ok:
-            action = "restart" if restart else "start"
-            journal = h.run(f"journalctl -u {q} -n 25 --no-pager", check=False).stdout
-            raise CommandFailed(h.name, h._step(f"{action} {unit}"), f"systemctl {action} {unit}", 3,
-                                f"{unit} is not active after {action}:\n{journal}")
+    if restart or props.get("ActiveState") != "active":
+        action = "restart" if restart else "start"
+        res = h.run(f"systemctl {action} -- {q}", check=False)
+        done.append(f"{action}ed")
+        outcome = _settled_state(h, unit, settle) if res.ok else "failed to start"
+        if outcome != "ok":
+            journal = h.run(f"journalctl -u {q} -n 25 --no-pager -o short-precise", check=False).stdout
+            raise CommandFailed(h.name, h._step(f"{action} {unit}"), f"systemctl {action} {unit}",
+                                res.exit_code or 3,
+                                f"{res.stderr.strip()}\n{unit} {outcome}; its journal ends:\n{journal}".strip())
     if done:
         return Change(True, f"{unit}: {', '.join(done)}")
     return Change(False, f"{unit} {'enabled and ' if enabled else ''}active")
+
+
+def _settled_state(h: HostConn, unit: str, settle: float) -> str:
+    """Watch a just-started unit; return "ok" or what went wrong ("is failed", ...)."""
+    q = shlex.quote(unit)
+    script = (
+        f"sleep {max(settle, 0):g}; for i in $(seq 1 20); do s=$(systemctl is-active -- {q}); "
+        'case "$s" in activating|reloading|deactivating) sleep 0.5;; *) break;; esac; done; '
+        f"systemctl show -p ActiveState -p SubState -p Result -p Type -- {q}"
+    )
+    props = dict(line.split("=", 1) for line in h.run(script).stdout.splitlines() if "=" in line)
+    active, result = props.get("ActiveState"), props.get("Result")
+    if active == "active" or (props.get("Type") == "oneshot" and active == "inactive" and result == "success"):
+        return "ok"
+    return f"is {active} ({props.get('SubState')}, result {result})"
 
 
 _SYSCTL_KEY = re.compile(r"^[A-Za-z0-9_\-]+([./][A-Za-z0-9_\-]+)+$")
