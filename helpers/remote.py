@@ -221,7 +221,13 @@ class HostConn:
             return conn
 
     def _check_sudo(self, conn: fabric.Connection) -> None:
-        res = conn.run("sudo -n true", hide=True, warn=True, in_stream=False, timeout=self.fleet.connect_timeout)
+        try:
+            res = conn.run("sudo -n true", hide=True, warn=True, in_stream=False,
+                           timeout=self.fleet.connect_timeout)
+        except Exception as err:
+            conn.close()
+            raise UnreachableHost(self.name, self._step("use sudo"),
+                                  f"{self.where}: `sudo -n true` did not complete: {err}") from err
         if res.exited != 0:
             conn.close()
             raise CommandFailed(
