@@ -20,7 +20,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 from helpers.errors import LabError
-from helpers.lab import cgroups, hostsettings, keys, machines, network, services
+from helpers.lab import cgroups, firewall, hostsettings, keys, machines, network, services
 from helpers.lab.base import ensure_base
 from helpers.lab.files import is_mountpoint
 from helpers.lab.plan import LabPlan, MachinePlan, data_root, run_root
@@ -93,6 +93,7 @@ def up(plan: LabPlan) -> LabReport:
     report = LabReport(plan.name, "up")
     clock = _Clock(report)
     with host_lock():
+        clock.lap("wait for lock")
         state = LabState.load(plan.name)
         gone = [n for n in state.machines if n not in {m.name for m in plan.machines}]
         state.inventory = str(plan.inventory_path or "")
@@ -109,6 +110,13 @@ def up(plan: LabPlan) -> LabReport:
         if keys.ensure_client_key(plan):
             report.changes.append(f"SSH key {plan.identity_file}")
         report.changes += network.ensure_bridge(plan)
+        digest, changed = firewall.ensure_firewall(plan, state.config.get("firewall"))
+        if changed:
+            state.config["firewall"] = digest
+            state.save()
+            report.changes.append(
+                f"nftables table inet {firewall.table_name(plan.name)} (machines reach only the site services)"
+            )
         for name in gone:
             report.changes += _remove_machine(_teardown_machine(plan.name, name), state)
             state.machines.remove(name)
@@ -183,6 +191,7 @@ def down(lab: str) -> LabReport:
     report = LabReport(lab, "down")
     clock = _Clock(report)
     with host_lock():
+        clock.lap("wait for lock")
         state = LabState.load(lab)
         names = set(state.machines)
         lab_data = data_root() / lab
@@ -205,6 +214,8 @@ def down(lab: str) -> LabReport:
         if state.bridge and network.link(state.bridge) is not None:
             network.ip("link", "del", state.bridge)
             report.changes.append(f"removed bridge {state.bridge}")
+        if firewall.remove_firewall(lab):
+            report.changes.append(f"removed nftables table inet {firewall.table_name(lab)}")
         leftovers = cgroups.kill_all(lab)
         if leftovers:
             report.changes.append(f"ended {leftovers} stray process(es) in the lab's cgroups")

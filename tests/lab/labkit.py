@@ -76,27 +76,19 @@ def snapshot() -> dict[str, object]:
         top = h / CGROUP_PARENT
         if top.is_dir():
             cg |= {str(Path(d)) for d, _s, _f in os.walk(top)}
-    procs = set()
+    procs = set()  # processes that name the small lab (others run their own labs here)
+    markers = (f"/{SMALL_LAB}/", f"--machine={SMALL_LAB}-", "192.168.5.1 ", "192.168.5.1:")
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        text = b" ".join(argv).decode(errors="replace")
-        if any(
-            k in text
-            for k in (
-                "systemd-nspawn",
-                "kubernetes-journey",
-                "dnsmasq",
-                "apt-cacher-ng",
-                "http.server",
-            )
-        ):
-            if "pytest" not in text:
-                procs.add(text)
+        text = b" ".join(argv).decode(errors="replace") + " "
+        if any(k in text for k in markers) and "pytest" not in text:
+            procs.add(text)
     sysctls = {
-        k: hostsettings.read_sysctl(k) for k in (*hostsettings.SYSCTLS, *hostsettings.SYSCTL_MINIMUMS, "net.ipv4.ip_forward")
+        k: hostsettings.read_sysctl(k)
+        for k in (*hostsettings.SYSCTLS, *hostsettings.SYSCTL_MINIMUMS, "net.ipv4.ip_forward")
     }
     return {
         "mounts": mounts, "links": links, "netns": netns, "cgroups": cg, "procs": procs,
@@ -142,8 +134,6 @@ def differences(before: dict, after: dict) -> dict[str, set]:
             return any(f"/{CGROUP_PARENT}/{n}" in item for n in names) or (
                 bool(names) and item.endswith(CGROUP_PARENT)
             )
-        if kind == "procs":
-            return any(f"/{n}/" in item or f"--machine={n}-" in item for n in names)
         return False
 
     diff = {}
