@@ -56,7 +56,12 @@ def ensure_root(m: MachinePlan, base: Path) -> bool:
 
 
 def ensure_identity(plan: LabPlan, m: MachinePlan) -> list[str]:
-    """Write the machine's own files into its root; return the names of changed files."""
+    """Seed the machine's own files into its root; return the names of files written.
+
+    Each file is written only while the machine has no copy of its own on its upper
+    layer: once seeded, the machine (and the runbook, which manages hostname, hosts,
+    resolver and apt settings on real hosts too) owns it, and ``up`` never reverts it.
+    """
     root = m.root
     changed = []
     machine_id = root / "etc/machine-id"
@@ -77,8 +82,11 @@ def ensure_identity(plan: LabPlan, m: MachinePlan) -> list[str]:
         "etc/apt/apt.conf.d/01-lab-proxy": (render("01-lab-proxy.j2", gateway=plan.gateway), 0o644),
         "root/.ssh/authorized_keys": (keys.public_key(plan) + "\n", 0o600),
     }
-    (root / "root/.ssh").mkdir(mode=0o700, exist_ok=True)
     for rel, (content, mode) in files.items():
+        if (m.upper / rel).exists() or (m.upper / rel).is_symlink():
+            continue
+        if rel.startswith("root/.ssh/"):
+            (root / "root/.ssh").mkdir(mode=0o700, exist_ok=True)
         if write_file(root / rel, content, mode):
             changed.append(rel)
     return changed
