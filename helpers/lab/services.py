@@ -228,7 +228,9 @@ def _reap(pid: int | None) -> None:
         pass
 
 
-def resolve(server: IPv4Address | str, name: str, timeout: float = 2.0) -> list[str]:
+def resolve(
+    server: IPv4Address | str, name: str, timeout: float = 2.0, port: int = DNS_PORT
+) -> list[str]:
     """Ask one DNS server for the A records of ``name`` (no resolver library, no fallback).
 
     Returns:
@@ -239,7 +241,7 @@ def resolve(server: IPv4Address | str, name: str, timeout: float = 2.0) -> list[
     query = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + question + struct.pack(">HH", 1, 1)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
-        s.sendto(query, (str(server), DNS_PORT))
+        s.sendto(query, (str(server), port))
         data, _ = s.recvfrom(4096)
     rid, flags, qd, an, _ns, _ar = struct.unpack(">HHHHHH", data[:12])
     if rid != qid or flags & 0x000F:
