@@ -579,33 +579,50 @@ def check_etcd_roundtrip(fleet, key: str = "/kubernetes-journey/roundtrip") -> d
 
 
 def check_etcd_rejects_anonymous(fleet) -> Table:
-    """Try every member with a client that trusts the CA but shows no certificate.
+    """Call every member's ``/version`` with curl, trusting the CA but showing no certificate.
 
-    Each attempt must fail with a TLS error; as a control, the same request with the
-    health-check certificate must succeed (so the refusal is about the missing
-    certificate, not the network).
+    Each attempt must be refused with a TLS alert (``certificate required`` in TLS 1.3);
+    as a control, the same request with the health-check certificate must succeed, so
+    the refusal is about the missing certificate, not the network. curl runs on the
+    checking master (02-network installs it).
 
     Returns:
-        A table: member, endpoint, without cert (``refused`` / ``ACCEPTED``), error,
-        with cert (``accepted`` / ``refused``).
+        A table: member, URL, without cert (``refused`` / ``ACCEPTED`` / ``no TLS answer``),
+        error, with cert (``accepted`` plus the version it reports, or ``refused``).
     """
     inv, h = _checker(fleet)
     rows = []
     for m in members(inv):
-        anon = h.run(etcdctl("get /kubernetes-journey/anonymous-probe", client_url(m), cert=False,
-                             timeout="4s"), check=False, timeout=60)
-        good = h.run(etcdctl("get /kubernetes-journey/anonymous-probe", client_url(m)), check=False,
-                     timeout=60)
-        error = _tls_error(anon.stderr + anon.stdout)
-        rows.append([m.name, client_url(m), "ACCEPTED" if anon.ok else "refused", error,
-                     "accepted" if good.ok else "refused"])
-    return Table(["member", "endpoint", "without cert", "error", "with cert"], rows,
-                 title="clients without a certificate are refused")
+        url = f"{client_url(m)}/version"
+        base = f"curl -sS --max-time 5 --cacert {PKI_DIR}/ca.crt"
+        anon = h.run(f"{base} {url}", check=False, timeout=30)
+        good = h.run(f"{base} --cert {PKI_DIR}/{HEALTHCHECK}.crt --key {PKI_DIR}/{HEALTHCHECK}.key {url}",
+                     check=False, timeout=30)
+        rows.append([m.name, url, anonymous_verdict(anon.exit_code, anon.stderr),
+                     _tls_error(anon.stderr), _version_verdict(good.exit_code, good.stdout)])
+    return Table(["member", "url", "without cert", "error", "with cert"], rows,
+                 title=f"clients without a certificate are refused (curl on {h.name})")
+
+
+def anonymous_verdict(exit_code: int, stderr: str) -> str:
+    """Classify an anonymous curl: ``refused`` only for a TLS-level refusal, not a network error."""
+    if exit_code == 0:
+        return "ACCEPTED"
+    if re.search(r"alert|SSL|TLS", stderr):
+        return "refused"
+    return "no TLS answer"
+
+
+def _version_verdict(exit_code: int, stdout: str) -> str:
+    doc = _json(stdout) if exit_code == 0 else None
+    if isinstance(doc, dict) and doc.get("etcdserver"):
+        return f"accepted (etcd {doc['etcdserver']})"
+    return "refused"
 
 
 def _tls_error(text: str) -> str:
     """The TLS reason in etcdctl's output (e.g. ``remote error: tls: certificate required``)."""
-    found = re.search(r"remote error: tls: [a-z ]+|tls: [a-z' ]+", text)
+    found = re.search(r"remote error: tls: [a-z ]+|tlsv1\d alert [a-z ]+|alert [a-z ]+|tls: [a-z' ]+", text)
     if found:
         return found.group(0).strip()
     lines = [line for line in text.strip().splitlines() if line.strip()]

@@ -256,3 +256,14 @@ def test_parse_status_leader_and_unreachable():
 def test_tls_error_extraction():
     assert etcd._tls_error(ANON_STDERR) == "remote error: tls: certificate required"
     assert etcd._tls_error("Error: context deadline exceeded\n") == "Error: context deadline exceeded"
+
+
+@pytest.mark.parametrize(("code", "stderr", "verdict"), [
+    (56, "curl: (56) OpenSSL SSL_read: error:0A00045C:SSL routines::tlsv13 alert certificate required", "refused"),
+    (35, "curl: (35) TLS connect error: error:0A000410:SSL routines::ssl/tls alert handshake failure", "refused"),
+    (7, "curl: (7) Failed to connect to 192.168.4.22 port 2379: Connection refused", "no TLS answer"),
+    (28, "curl: (28) Connection timed out after 5001 milliseconds", "no TLS answer"),
+    (0, "", "ACCEPTED"),
+])
+def test_anonymous_verdict_needs_a_tls_refusal(code, stderr, verdict):
+    assert etcd.anonymous_verdict(code, stderr) == verdict
