@@ -331,7 +331,11 @@ def ensure_etcd_config(fleet) -> Report:
             changes.append(ensure_directory(h, DATA_DIR, mode=0o700, owner=USER, group=USER))
             cfg = member_config(inv, h.host)
             changes.append(ensure_template(h, UNIT_PATH, "etcd/etcd.service.j2", cfg.context()))
-        return Change.merge(*changes)
+        merged = Change.merge(*changes)
+        if not merged.changed:
+            what = "user, directories, certificates and unit" if is_member else "client certificate"
+            return Change(False, f"{what} up to date")
+        return merged
 
     return fleet.step("configure etcd", configure, hosts=[h.name for h in client_hosts(inv)])
 
@@ -374,7 +378,7 @@ def bootstrap_state(data: dict[str, bool]) -> str:
         "--initial-cluster-state=existing), which this runbook does not guess; add the member "
         "deliberately, or restore its data directory"
     )
-    raise StepFailed("bootstrap etcd", {n: HostError(n, "start etcd", cause) for n in empty})
+    raise StepFailed("check etcd data before starting", {n: HostError(n, "start etcd", cause) for n in empty})
 
 
 _STALE = (

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from helpers import artifacts, etcd
-from helpers.errors import ChecksumMismatch, JourneyError
+from helpers.errors import ChecksumMismatch, JourneyError, StepFailed
 from helpers.inventory import load_inventory
 from helpers.paths import REPO
 
@@ -159,3 +159,28 @@ def test_stopped_member_is_named_by_the_health_check(inv, cluster):
         time.sleep(1)
     assert not etcd.health_problems(etcd.check_etcd_health(fleet))
     assert etcd.ensure_etcd_running(fleet).changed == 0
+
+
+def test_member_without_data_is_a_join_and_refused(inv, cluster):
+    """A member whose data directory is empty while the others have data is not bootstrapped."""
+    fleet = cluster
+    victim = etcd.members(inv)[-1]
+    if len(etcd.members(inv)) < 2:
+        pytest.skip("needs at least two etcd members")
+    h = fleet.hosts(victim.name)[0]
+    saved = f"{etcd.DATA_DIR}-member.kj-test"
+    h.run(f"systemctl stop etcd && mv {etcd.DATA_DIR}/member {saved}")
+    try:
+        with pytest.raises(StepFailed) as err:
+            etcd.ensure_etcd_running(fleet)
+        assert list(err.value.failures) == [victim.name]
+        assert "join" in str(err.value) and etcd.DATA_DIR in str(err.value)
+        assert not h.exists(f"{etcd.DATA_DIR}/member"), "the refused member was started anyway"
+        assert h.run("systemctl is-active etcd", check=False).stdout.strip() != "active"
+    finally:
+        h.run(f"mv {saved} {etcd.DATA_DIR}/member")
+    assert etcd.ensure_etcd_running(fleet)[victim.name].status == "changed"  # started again
+    deadline = time.monotonic() + 60
+    while etcd.health_problems(etcd.check_etcd_health(fleet)) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not etcd.health_problems(etcd.check_etcd_health(fleet))
