@@ -10,7 +10,8 @@ Steps (each probes first and changes only what differs):
 3. :func:`ensure_keepalived` - keepalived VRRP (unicast, authenticated) holding the VIP on
    the highest-priority load balancer whose HAProxy runs.
 
-Checks (no side effects): :func:`check_vip_holders`, :func:`check_tcp`, :func:`check_stats`.
+Checks (no side effects): :func:`check_vip_holders`, :func:`check_tcp`, :func:`check_tcp_session`,
+:func:`check_stats`.
 Verification that briefly stops a service and restores it: :func:`measure_failover`.
 """
 
@@ -274,6 +275,26 @@ def check_tcp(address: Any, port: int = API_PORT, timeout: float = 1.0) -> tuple
         return False, f"{address}:{port}: {err.strerror or err}"
 
 
+def check_tcp_session(address: Any, port: int = API_PORT, timeout: float = 3.0) -> tuple[bool, str]:
+    """Open a TCP connection, send one byte of a TLS handshake and wait for the far end to answer or close.
+
+    Unlike :func:`check_tcp` this waits until the load balancer has handled the
+    connection, so its session counters include it afterwards. Returns (connected, what happened).
+    """
+    try:
+        with socket.create_connection((str(address), port), timeout=timeout) as sock:
+            sock.sendall(b"\x16")
+            try:
+                data = sock.recv(64)
+            except TimeoutError:
+                return True, f"connected to {address}:{port}; still open after {timeout:g} s"
+            if not data:
+                return True, f"connected to {address}:{port}; closed by the far end (no API server ready behind it)"
+            return True, f"connected to {address}:{port}; received {len(data)} bytes"
+    except OSError as err:
+        return False, f"{address}:{port}: {err.strerror or err}"
+
+
 def check_stats(inv: Any, host: Any, auth: bool = True, timeout: float = 5.0) -> tuple[int, list[dict[str, str]]]:
     """Fetch HAProxy's stats (CSV) from ``host``'s own address; return (HTTP status, rows).
 
@@ -364,7 +385,7 @@ def measure_failover(fleet: Any, service: str = "keepalived", timeout: float = 3
         return s
 
     t0 = time.monotonic()
-    primary.run(f"systemctl stop {service}")
+    primary.run(f"systemctl stop --no-block {service}")  # sample while it stops
     try:
         while time.monotonic() - t0 < timeout:
             t, holder, ok = sample(t0)
@@ -404,7 +425,7 @@ def plot_failover(drills: list[Failover], lbs: list[str]) -> Any:
     """Return a matplotlib Figure: per drill, which lb held the VIP over time and when TCP worked."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(11, 2.4 * len(drills)), dpi=100)
+    fig = Figure(figsize=(12, 2.6 * len(drills)), dpi=100)
     axes = fig.subplots(len(drills), 1, squeeze=False)[:, 0]
     lanes = {name: i for i, name in enumerate(lbs)}
     for ax, d in zip(axes, drills, strict=True):
@@ -418,12 +439,12 @@ def plot_failover(drills: list[Failover], lbs: list[str]) -> Any:
         ax.axvline(0, color="#555555", ls="--", lw=1)
         ax.axvline(d.restart_at, color="#555555", ls=":", lw=1)
         ax.text(0, len(lanes) - 0.4, f" stop {d.service}", fontsize=8)
-        ax.text(d.restart_at, len(lanes) - 0.4, f" start {d.service}", fontsize=8)
+        ax.text(d.restart_at, len(lanes) - 0.75, f" start {d.service}", fontsize=8)
         ax.set_yticks([-1, *lanes.values()], ["operator TCP", *lanes.keys()])
         ax.set_ylim(-1.6, len(lanes) - 0.1)
         ax.set_xlabel("seconds since the stop command")
         fo = f"{d.failover_seconds:.2f} s" if d.failover_seconds is not None else "none"
         ax.set_title(f"stop {d.service} on {d.primary}: failover {fo}", fontsize=10, loc="left")
-        ax.legend(loc="lower right", fontsize=7, ncol=3)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     fig.tight_layout()
     return fig

@@ -191,3 +191,18 @@ def draw_topology(inv: Any, figsize: tuple[float, float] = (13, 8)) -> Any:
     ax.text(70, 4, f"red: API traffic to :{API_PORT}" + ("  dotted: apiserver to etcd" if any(
         "master" not in h.roles for h in inv.hosts_with("etcd")) else ""), fontsize=9, va="center", color="#555555")
     return fig
+
+
+def figure_png(fig: Any, path: Any = None) -> bytes:
+    """Return a Figure as PNG bytes (for ``IPython.display.Image``); also write it to ``path`` if given."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    data = buf.getvalue()
+    if path is not None:
+        from pathlib import Path
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(data)
+    return data
