@@ -94,6 +94,7 @@ def up(plan: LabPlan) -> LabReport:
     clock = _Clock(report)
     with host_lock():
         clock.lap("wait for lock")
+        network.check_subnet_free(plan)
         state = LabState.load(plan.name)
         gone = [n for n in state.machines if n not in {m.name for m in plan.machines}]
         state.inventory = str(plan.inventory_path or "")

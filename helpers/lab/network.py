@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from ipaddress import ip_network
 from pathlib import Path
 
 from helpers.errors import LabError
@@ -44,6 +45,27 @@ def _addresses(info: dict) -> set[str]:
     return {
         f"{a['local']}/{a['prefixlen']}" for a in info.get("addr_info", []) if a["family"] == "inet"
     }
+
+
+def check_subnet_free(plan: LabPlan) -> None:
+    """Refuse a node subnet that overlaps any route of the host other than the lab's bridge.
+
+    Raises:
+        LabError: naming the route and its device (eth0, another lab's bridge, ...).
+    """
+    for route in _json("-4", "route", "show", "table", "all"):
+        dst, dev = route.get("dst", ""), route.get("dev", "")
+        if (
+            dst in ("", "default")
+            or dev == plan.bridge
+            or route.get("type") in ("local", "broadcast")
+        ):
+            continue
+        if ip_network(dst, strict=False).overlaps(plan.subnet):
+            raise LabError(
+                f"lab {plan.name}: node subnet {plan.subnet} overlaps the host's route {dst} on {dev}; "
+                "pick another subnet in the inventory"
+            )
 
 
 def ensure_bridge(plan: LabPlan) -> list[str]:

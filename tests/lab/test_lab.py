@@ -7,8 +7,10 @@ run in file order and the last ones kill and tear it down.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,13 +18,41 @@ import time
 from pathlib import Path
 
 import pytest
-from labkit import busybox_image, differences, snapshot, ssh
+from labkit import SMALL, busybox_image, differences, snapshot, ssh
 
+from helpers.errors import LabError
 from helpers.lab import cgroups, lab, services
-from helpers.lab.plan import CGROUP_PARENT
+from helpers.lab.plan import CGROUP_PARENT, load_plan, run_root
 from helpers.lab.state import LabState
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
+
+
+def test_overlapping_subnet_is_refused_before_any_change(tmp_path):
+    eth = json.loads(
+        subprocess.run(
+            ["ip", "-j", "-4", "route", "show", "default"], capture_output=True, text=True
+        ).stdout
+    )
+    dev = eth[0]["dev"]
+    addr = json.loads(
+        subprocess.run(
+            ["ip", "-j", "-4", "addr", "show", "dev", dev], capture_output=True, text=True
+        ).stdout
+    )
+    host_net = ipaddress.ip_interface(
+        f"{addr[0]['addr_info'][0]['local']}/{addr[0]['addr_info'][0]['prefixlen']}"
+    ).network
+    text = (SMALL.read_text().replace("192.168.5.0/24", str(host_net)).replace("kube-small", "kube-clash")
+            .replace("kjbr-small", "kjbr-clash").replace("../.state/lab", str(tmp_path)))  # fmt: skip
+    last = list(host_net.hosts())[-5:]  # the lab's .1 .11 .20 .21 .31 moved into the host's subnet
+    moved = dict(zip(("1", "11", "20", "21", "31"), map(str, last), strict=True))
+    text = re.sub(r"192\.168\.5\.(\d+)\b", lambda mt: moved[mt.group(1)], text)
+    (tmp_path / "clash.yaml").write_text(text)
+    with pytest.raises(LabError, match=f"overlaps the host's route {host_net} on {dev}"):
+        lab.up(load_plan(tmp_path / "clash.yaml"))
+    assert not (run_root() / "kube-clash").exists()
+    assert "kjbr-clash" not in subprocess.run(["ip", "link"], capture_output=True, text=True).stdout
 
 
 def test_up_from_scratch_boots_every_machine(small_lab):
