@@ -54,7 +54,9 @@ class LabReport:
         if phases:
             lines.append(f"  timings: {phases}")
         if self.host_settings:
-            lines.append("  host-wide settings held by the lab (restored by the last `lab down`):")
+            lines.append(
+                "  host-wide settings (sysctls and mounts are restored by the last `lab down`):"
+            )
             lines += [f"    {k}: {v}" for k, v in self.host_settings.items()]
         return "\n".join(lines)
 
@@ -73,12 +75,16 @@ class _Clock:
         self.report.timings["total"] = time.monotonic() - self.start
 
 
-def _held_settings() -> dict[str, str]:
+def _held_settings(plan: LabPlan) -> dict[str, str]:
     rec = HostRecord.load()
     held = {
         f"sysctl {k}": f"{hostsettings.read_sysctl(k)} (was {v})" for k, v in rec.sysctls.items()
     }
     held.update({f"mount {m}": "created by the lab" for m in rec.mounts})
+    held[f"nftables table inet {firewall.table_name(plan.name)}"] = (
+        f"input from {plan.bridge}: only {plan.gateway} ports 53, 3142, 8080 (this lab; removed by its down)"
+    )
+    held["net.ipv4.ip_forward"] = f"{network.ip_forward()} (never changed by the lab)"
     return held
 
 
@@ -144,7 +150,7 @@ def up(plan: LabPlan) -> LabReport:
             raise LabError(
                 "host net.ipv4.ip_forward became 1 during `lab up`: the lab is not air-gapped"
             )
-        report.host_settings = _held_settings()
+        report.host_settings = _held_settings(plan)
     clock.done()
     return report
 

@@ -14,6 +14,7 @@ from ipaddress import ip_network
 from pathlib import Path
 
 from helpers.errors import LabError
+from helpers.lab.files import is_mountpoint
 from helpers.lab.plan import LabPlan, MachinePlan
 
 NETNS_DIR = Path("/run/netns")
@@ -104,14 +105,16 @@ def remove_bridge(plan: LabPlan) -> bool:
 
 
 def netns_exists(name: str) -> bool:
-    """Whether the named network namespace exists."""
-    return (NETNS_DIR / name).exists()
+    """Whether the named network namespace exists (its file is a live nsfs mount)."""
+    return is_mountpoint(NETNS_DIR / name)
 
 
 def ensure_machine_net(plan: LabPlan, m: MachinePlan) -> list[str]:
     """Create or repair the machine's netns, veth pair, address and default route."""
     changes = []
     if not netns_exists(m.netns):
+        if (NETNS_DIR / m.netns).exists():  # a dead name left by a reboot with a persistent /run
+            (NETNS_DIR / m.netns).unlink()
         ip("netns", "add", m.netns)
         changes.append(f"netns {m.netns}")
     inner = link("eth0", netns=m.netns)
@@ -152,6 +155,8 @@ def remove_machine_net(m: MachinePlan) -> list[str]:
     if netns_exists(m.netns):
         ip("netns", "del", m.netns)
         removed.append(f"netns {m.netns}")
+    elif (NETNS_DIR / m.netns).exists():
+        (NETNS_DIR / m.netns).unlink()
     if link(m.veth) is not None:
         ip("link", "del", m.veth)
         removed.append(f"link {m.veth}")
