@@ -88,8 +88,10 @@ def test_tampered_mirror_is_refused_before_install(inv, fleet, tmp_path, monkeyp
     monkeypatch.setenv("KJ_CACHE_DIR", str(tmp_path / "cache"))
 
     before = remote_digests(fleet, inv)
+    seen = _FleetFor(fleet, tampered)
     with pytest.raises(ChecksumMismatch) as err:
-        etcd.ensure_etcd_binaries(_FleetFor(fleet, tampered))
+        etcd.ensure_etcd_binaries(seen)
+    assert seen.steps == [], f"host steps ran before the checksum was verified: {seen.steps}"
     assert err.value.expected == wrong
     assert err.value.actual == good.sha256
     assert target.name in str(err.value)
@@ -112,17 +114,27 @@ def test_tampered_tarball_is_refused(inv, fleet, tmp_path, monkeypatch):
     tampered = inv.model_copy(deep=True)
     tampered.sources.release_mirror = (tmp_path / "mirror").as_uri()
     monkeypatch.setenv("KJ_CACHE_DIR", str(tmp_path / "cache"))
+    seen = _FleetFor(fleet, tampered)
     with pytest.raises(ChecksumMismatch) as err:
-        etcd.ensure_etcd_binaries(_FleetFor(fleet, tampered))
-    assert err.value.expected == good.sha256
+        etcd.ensure_etcd_binaries(seen)
+    assert seen.steps == []
+    assert err.value.expected == good.sha256 and err.value.actual != good.sha256
 
 
 class _FleetFor:
-    """The same SSH connections, seen through another inventory (only sources differ)."""
+    """The same SSH connections, seen through another inventory (only sources differ).
+
+    Records every step started through it, so a test can assert that none was.
+    """
 
     def __init__(self, fleet, inventory):
         self._fleet = fleet
         self.inventory = inventory
+        self.steps: list[str] = []
+
+    def step(self, title, *args, **kwargs):
+        self.steps.append(title)
+        return self._fleet.step(title, *args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._fleet, name)
