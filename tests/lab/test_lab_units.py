@@ -81,3 +81,20 @@ def test_resolve_reads_a_real_dns_answer():
     finally:
         t.join()
         sock.close()
+
+
+def test_known_labs_come_from_runtime_state_and_disks(tmp_path, monkeypatch):
+    """``lab down --all`` tears down every lab with a state file or machine disks."""
+    from helpers.lab.state import LabState, known_labs
+
+    monkeypatch.setenv("KJ_LAB_RUN_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("KJ_LAB_DATA_DIR", str(tmp_path / "data"))
+    assert known_labs() == []
+    (tmp_path / "run" / "kube-a").mkdir(parents=True)
+    LabState(lab="kube-a", bridge="kjbr-a", machines=["m1"]).save()
+    (tmp_path / "data" / "kube-b" / "m1").mkdir(parents=True)  # disks left by a lost /run
+    assert known_labs() == ["kube-a", "kube-b"]
+    again = LabState.load("kube-a")
+    assert (again.bridge, again.machines, oct(LabState.path_for("kube-a").stat().st_mode & 0o777)) == (
+        "kjbr-a", ["m1"], "0o600",
+    )  # fmt: skip
