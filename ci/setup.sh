@@ -12,7 +12,7 @@ DEB_PACKAGES=(
   apt-cacher-ng dnsmasq-base             # lab site services
   iproute2 iptables nftables curl rsync ca-certificates
   build-essential git                    # artifacts: static pause, go builds
-  containerd runc                        # image-bundle import test
+  containerd runc busybox-static         # image-bundle import test, nested-container lab test
 )
 
 missing=()
