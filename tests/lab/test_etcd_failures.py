@@ -40,6 +40,8 @@ def fleet(inv):
         fleet.step("reach etcd members", lambda h: None, hosts=[h.name for h in etcd.members(inv)])
     except JourneyError as err:
         fleet.close()
+        if os.environ.get("KJ_REQUIRE_ALL") == "1":
+            pytest.fail(f"lab not reachable: {err}")
         pytest.skip(f"lab not reachable: {err}")
     yield fleet
     fleet.close()
