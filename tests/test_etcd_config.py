@@ -267,3 +267,16 @@ def test_tls_error_extraction():
 ])
 def test_anonymous_verdict_needs_a_tls_refusal(code, stderr, verdict):
     assert etcd.anonymous_verdict(code, stderr) == verdict
+
+
+def test_external_etcd_topology(inv):
+    """Members are the etcd hosts; masters that are not members still get etcdctl (clients)."""
+    ext = inv.model_copy(deep=True)
+    roles = {"kube-mast01": ["master"], "kube-mast02": ["master", "etcd"], "kube-mast03": ["etcd"]}
+    for h in ext.hosts:
+        if h.name in roles:
+            h.roles = roles[h.name]
+    assert [h.name for h in etcd.members(ext)] == ["kube-mast02", "kube-mast03"]
+    assert [h.name for h in etcd.client_hosts(ext)] == ["kube-mast01", "kube-mast02", "kube-mast03"]
+    assert etcd.checker_host(ext).name == "kube-mast01"
+    assert etcd.initial_cluster(etcd.members(ext)).count("=https://") == 2
