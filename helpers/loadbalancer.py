@@ -141,9 +141,9 @@ def haproxy_config(inv: Any, host: Any, creds: LBCredentials) -> str:
 def keepalived_config(inv: Any, host: Any, creds: LBCredentials, interface: str) -> str:
     """Render ``keepalived.conf`` for load balancer ``host`` on network ``interface``.
 
-    Priorities follow inventory order: the first load balancer gets 150, the next 140, ...;
-    the first starts as MASTER, the others as BACKUP, and preemption (keepalived's default)
-    moves the VIP back to the first whenever it is healthy.
+    Priorities follow inventory order: the first load balancer gets 150, the next 140, ....
+    All start as BACKUP; the election (highest priority wins) and preemption (keepalived's
+    default) put the VIP on the first whenever it is healthy.
     """
     from helpers.remote import render_template
 
@@ -152,7 +152,7 @@ def keepalived_config(inv: Any, host: Any, creds: LBCredentials, interface: str)
     return render_template("loadbalancer/keepalived.conf.j2", {
         "name": host.name,
         "instance": VRRP_INSTANCE,
-        "state": "MASTER" if index == 0 else "BACKUP",
+        "state": "BACKUP",
         "interface": interface,
         "router_id": router_id(inv),
         "priority": 150 - 10 * index,
@@ -238,8 +238,8 @@ def ensure_keepalived(fleet: Any) -> Any:
         return Change(False, f"VRRP id {router_id(inv)} on {interface}, priority {150 - 10 * index}")
 
     report = fleet.step("keepalived holding the VIP", run, hosts="lb")
-    if report.changed:
-        wait_for_single_holder(fleet, timeout=15)
+    if report.changed:  # let the election settle: the primary preempts within a few seconds
+        wait_for_holder(fleet)
     return report
 
 
@@ -262,6 +262,21 @@ def wait_for_single_holder(fleet: Any, timeout: float = 15.0) -> dict[str, bool]
     while True:
         holders = check_vip_holders(fleet)
         if sum(holders.values()) == 1 or time.monotonic() > deadline:
+            return holders
+        time.sleep(0.2)
+
+
+def wait_for_holder(fleet: Any, name: str | None = None, timeout: float = 20.0) -> dict[str, bool]:
+    """Poll until ``name`` (default: the first lb, highest priority) alone holds the VIP; return the last answer.
+
+    After keepalived starts, a backup may hold the VIP for a few seconds until the
+    primary's master-down timer runs out and it preempts; this waits for that.
+    """
+    name = name or _inv(fleet).hosts_with("lb")[0].name
+    deadline = time.monotonic() + timeout
+    while True:
+        holders = check_vip_holders(fleet)
+        if (holders.get(name) and sum(holders.values()) == 1) or time.monotonic() > deadline:
             return holders
         time.sleep(0.2)
 

@@ -56,7 +56,7 @@ def test_keepalived_config_priorities_and_peers(inv):
     creds, _ = lb.load_credentials(inv, create=True)
     first = lb.keepalived_config(inv, inv.host("hapx-node01"), creds, "host0")
     second = lb.keepalived_config(inv, inv.host("hapx-node02"), creds, "host0")
-    assert "state MASTER" in first and "priority 150" in first
+    assert "state BACKUP" in first and "priority 150" in first
     assert "state BACKUP" in second and "priority 140" in second
     assert "unicast_src_ip 192.168.4.11" in first and re.search(r"unicast_peer \{\s+192\.168\.4\.12\s+\}", first)
     assert re.search(r"unicast_peer \{\s+192\.168\.4\.11\s+\}", second)
@@ -78,7 +78,7 @@ def test_single_lb_has_no_unicast_peers(tmp_path, monkeypatch):
     inv = load_inventory(REPO / "inventories" / "small.yaml")
     creds, _ = lb.load_credentials(inv, create=True)
     cfg = lb.keepalived_config(inv, inv.host("hapx-node01"), creds, "host0")
-    assert "unicast_peer" not in cfg and "state MASTER" in cfg
+    assert "unicast_peer" not in cfg and "priority 150" in cfg
 
 
 def test_failover_table_reports_missing_moves():
