@@ -375,6 +375,28 @@ def ensure_scheduler(fleet) -> Report:
     return ensure_component(fleet, "kube-scheduler")
 
 
+def wait_for_api(inv, timeout: float = 90.0) -> Report:
+    """Wait until the API answers ready through the VIP and every LB sees every master UP.
+
+    HAProxy takes a master back only after consecutive passing health checks, so the
+    VIP lags a freshly started API server by a few seconds. Changes nothing.
+    """
+    def run():
+        start = time.monotonic()
+        status, down = 0, ["(not asked yet)"]
+        while time.monotonic() - start < timeout:
+            status, _ = check_readyz(inv, timeout=5)
+            backends = check_haproxy_backends(inv) if inv.hosts_with("lb") else Table([], [])
+            down = [f"{r['master']}@{r['load balancer']}: {r['status']}" for r in backends.as_dicts()
+                    if r["status"] != "UP"]
+            if status == 200 and not down:
+                return False, f"ready through {api_server_url(inv)}, all masters UP after {time.monotonic() - start:.1f}s", None
+            time.sleep(1.0)
+        raise HostError("operator", f"reach the API through {api_server_url(inv)}",
+                        f"after {timeout:.0f}s: /readyz HTTP {status}; not UP in HAProxy: {', '.join(down) or '-'}")
+    return _local_step("API ready through the VIP", run)
+
+
 # ------------------------------------------------------------------ in-cluster objects
 
 
