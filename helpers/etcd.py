@@ -296,6 +296,9 @@ def ensure_etcd_config(fleet) -> Report:
     (0700, etcd) with ca.crt, server.crt/key, peer.crt/key and the health-check client
     pair, and ``/etc/systemd/system/etcd.service``. Masters that are not members get
     only ca.crt and the health-check client pair (for etcdctl). Keys are 0600.
+
+    A host whose ``ca.crt`` differs from the cluster directory's is refused before
+    anything is written: swapping the CA under a running cluster would split it.
     """
     from helpers.remote import Change, ensure_directory, ensure_file, ensure_template
 
@@ -309,6 +312,14 @@ def ensure_etcd_config(fleet) -> Report:
     def configure(h):
         is_member = h.name in member_names
         owner = USER if is_member else "root"
+        remote_ca = h.read_file(f"{PKI_DIR}/ca.crt")
+        if remote_ca is not None and remote_ca != read("ca.crt"):
+            raise HostError(
+                h.name, "configure etcd",
+                f"{PKI_DIR}/ca.crt differs from {local / 'ca.crt'}: this host trusts another etcd CA "
+                "(a lost or replaced cluster directory?). Replacing it would split the cluster, so "
+                f"nothing was changed; restore {local} from a backup of the cluster directory",
+            )
         changes = []
         if is_member:
             changes.append(ensure_system_user(h))
@@ -402,8 +413,7 @@ def etcdctl(args: str, endpoints_: str | None = None, cert: bool = True, timeout
     Args:
         args: the etcdctl subcommand and its flags, e.g. ``"endpoint health -w json"``.
         endpoints_: the ``--endpoints`` value (default: the local member).
-        cert: present the client certificate (False: only trust the CA, for the
-            anonymous-refusal check).
+        cert: present the client certificate (False: only trust the CA).
         timeout: etcdctl's command timeout.
     """
     parts = [f"{BIN_DIR}/etcdctl", f"--endpoints={endpoints_ or f'https://127.0.0.1:{CLIENT_PORT}'}",

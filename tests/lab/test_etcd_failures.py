@@ -198,3 +198,27 @@ def test_member_without_data_is_a_join_and_refused(inv, cluster):
     while etcd.health_problems(etcd.check_etcd_health(fleet)) and time.monotonic() < deadline:
         time.sleep(1)
     assert not etcd.health_problems(etcd.check_etcd_health(fleet))
+
+
+def test_foreign_ca_is_refused_before_any_write(inv, cluster, tmp_path, monkeypatch):
+    """A lost cluster directory (a new etcd CA) must not be pushed over a running cluster."""
+    fleet = cluster
+    before = remote_digests_of(fleet, inv, f"{etcd.PKI_DIR}/*")
+    real = etcd.pki_dir(inv)
+    monkeypatch.setenv("KJ_CLUSTER_DIR", str(tmp_path / "lost"))  # cluster_dir follows it
+    other = load_inventory(inv.path)
+    assert etcd.pki_dir(other) != real
+    etcd.ensure_etcd_pki(other)  # a brand-new CA and certificates
+    with pytest.raises(StepFailed) as err:
+        etcd.ensure_etcd_config(_FleetFor(fleet, other))
+    assert sorted(err.value.failures) == sorted(h.name for h in etcd.client_hosts(inv))
+    assert "trusts another etcd CA" in str(err.value)
+    assert remote_digests_of(fleet, inv, f"{etcd.PKI_DIR}/*") == before
+    monkeypatch.delenv("KJ_CLUSTER_DIR")
+    assert not etcd.health_problems(etcd.check_etcd_health(fleet))
+
+
+def remote_digests_of(fleet, inv, pattern: str) -> dict[str, str]:
+    report = fleet.step("digest files", lambda h: _data(h, h.run(f"sha256sum {pattern}; true").stdout),
+                        hosts=[h.name for h in etcd.client_hosts(inv)])
+    return report.data()
