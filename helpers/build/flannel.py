@@ -1,8 +1,11 @@
 """flanneld and the flannel CNI plugin.
 
-flanneld is built from github.com/flannel-io/flannel with CGO disabled: upstream
-links amd64 statically with CGO for its UDP backend; the runbook uses the VXLAN
-backend, which needs no CGO.
+flanneld is built from github.com/flannel-io/flannel as upstream builds amd64: with CGO
+(its UDP backend needs it), linked statically (``-extldflags "-static"``). One change to the source: the ``tencentvpc`` backend's
+blank import is dropped from main.go, because its SDK module
+(github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc) is refused by the Go
+module proxy (403). The wrapper module's main package is upstream's main.go minus
+that one line; every other backend (vxlan, host-gw, ipip, ipsec, wireguard, ...) stays.
 
 The CNI plugin's own repository (github.com/flannel-io/cni-plugin) is not served by the
 Go module proxy this project builds from, so the mirror carries its predecessor,
@@ -14,13 +17,17 @@ Go module proxy this project builds from, so the mirror carries its predecessor,
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from helpers.artifacts import release
 from helpers.build import gobuild
 from helpers.build.layout import Output, Unit
 from helpers.build.tarballs import write_tarball
+from helpers.errors import BuildError
 
 FLANNEL_MODULE = "github.com/flannel-io/flannel"
+DROPPED_IMPORT = '\t_ "github.com/flannel-io/flannel/pkg/backend/tencentvpc"\n'
+
 PLUGINS_MODULE = "github.com/containernetworking/plugins"
 
 
@@ -29,32 +36,37 @@ def flanneld_unit(versions: dict) -> Unit:
     version = versions["flannel"]
     toolchain = versions.get("go", "auto")
     rel = release("flanneld", versions)
-    outputs = [
-        Output(rel, rel.filename, FLANNEL_MODULE, version, note="CGO disabled: no UDP backend")
-    ]
+    note = "tencentvpc backend dropped (its SDK is not on the Go module proxy)"
+    outputs = [Output(rel, rel.filename, FLANNEL_MODULE, version, note=note)]
 
     def build(unit: Unit) -> None:
-        env = gobuild.go_env(toolchain)
-        gobuild.module_download(FLANNEL_MODULE, version, env, unit.log_file)
+        env = gobuild.go_env(toolchain, cgo=True)
+        info = gobuild.module_download(FLANNEL_MODULE, version, env, unit.log_file)
+        src = unit.dir / "src"
         gobuild.write_wrapper_module(
-            unit.dir / "src", "kubernetes-journey/build/flannel", {FLANNEL_MODULE: version}
+            src, "kubernetes-journey/build/flannel", {FLANNEL_MODULE: version}
         )
+        main = (Path(info["Dir"]) / "main.go").read_text()
+        if main.count(DROPPED_IMPORT) != 1:
+            raise BuildError(
+                f"failed to build flanneld {version}: main.go no longer imports the tencentvpc backend as expected"
+            )
+        (src / "main.go").write_text(main.replace(DROPPED_IMPORT, ""))
         bin_dir = unit.dir / "bin"
         gobuild.go_build(
-            unit.dir / "src",
+            src,
             bin_dir,
-            [FLANNEL_MODULE],
+            ["."],
             env,
             unit.log_file,
-            ldflags=f"-s -w -X {FLANNEL_MODULE}/pkg/version.Version={version}",
+            ldflags=f'-s -w -X {FLANNEL_MODULE}/pkg/version.Version={version} -extldflags "-static"',
             step=f"build flanneld {version}",
         )
         shutil.move(bin_dir / "flannel", unit.out / rel.filename)
         shutil.rmtree(bin_dir)
 
-    return Unit(
-        "flannel", version, outputs, build, {"version": version, "go": toolchain, "cgo": False}
-    )
+    inputs = {"version": version, "go": toolchain, "cgo": "static", "dropped": ["tencentvpc"]}
+    return Unit("flannel", version, outputs, build, inputs)
 
 
 def cni_plugin_unit(versions: dict) -> Unit:
