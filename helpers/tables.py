@@ -43,6 +43,8 @@ class Table:
                 lines.append("  ".join("-" * w for w in widths))
         return "\n".join(lines)
 
+    __repr__ = __str__
+
     def _repr_html_(self) -> str:
         head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in self.columns)
         body = "".join(
