@@ -56,10 +56,9 @@ def _free_address(inv) -> str:
     raise AssertionError("no free address in the node subnet")
 
 
-def test_unreachable_host_fails_the_facts_step_with_its_name(inv, tmp_path, monkeypatch):
+def test_unreachable_host_fails_the_facts_step_with_its_name(inv, tmp_path):
     from helpers.remote import Fleet
 
-    monkeypatch.setenv("KJ_CLUSTER_DIR", str(tmp_path / "cluster"))
     address = _free_address(inv)
     ghost = load_inventory(_with_extra_host(inv, tmp_path, "kube-ghost01", address))
     with Fleet(ghost, connect_timeout=3) as fleet:
@@ -74,7 +73,7 @@ def test_unreachable_host_fails_the_facts_step_with_its_name(inv, tmp_path, monk
     report = err.report
     assert report.ok == len(inv.hosts)
     facts = {n: d for n, d in report.data().items() if d is not None}
-    checks = preflight(ghost, facts)
+    checks = preflight(ghost, facts, cluster_dir=inv.cluster_dir)  # the lab's own cluster directory
     assert [(c.host, c.check) for c in checks if not c.passed] == [("kube-ghost01", "facts")]
 
 
