@@ -557,7 +557,7 @@ def check_unit_timestamps(fleet) -> dict[str, dict[str, str]]:
 def timestamps_table(stamps: dict[str, dict[str, str]], before: dict | None = None) -> Table:
     """A table of unit start times; with ``before``, a column saying whether each is unchanged."""
     rows = []
-    for host, units in stamps.items():
+    for host, units in sorted(stamps.items()):
         for unit, when in units.items():
             row = [host, unit, when]
             if before is not None:
