@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from helpers import paths
-from helpers.errors import ChecksumMismatch, ConfigError, JourneyError
+from helpers.errors import ChecksumMismatch, ConfigError, DownloadFailed
 
 log = logging.getLogger(__name__)
 
@@ -59,19 +59,6 @@ IMAGES = {
 IMAGE_PREFIX = "image-bundle:"
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class DownloadFailed(JourneyError):
-    """Raised when an artifact or its .sha256 file cannot be fetched from its source."""
-
-    def __init__(self, name: str, url: str, cause: str):
-        self.name = name
-        self.url = url
-        self.cause = cause
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        return f"failed to download {self.name} from {self.url}: {self.cause}"
 
 
 @dataclass(frozen=True)

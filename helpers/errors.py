@@ -101,6 +101,19 @@ class StepFailed(JourneyError):
         return "\n".join(lines)
 
 
+class DownloadFailed(JourneyError):
+    """Raised when an artifact or its .sha256 file cannot be fetched from its source."""
+
+    def __init__(self, name: str, url: str, cause: str):
+        self.name = name
+        self.url = url
+        self.cause = cause
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"failed to download {self.name} from {self.url}: {self.cause}"
+
+
 class LabError(JourneyError):
     """Raised when the one-box lab cannot be brought up, inspected or torn down."""
 
