@@ -559,11 +559,12 @@ def timestamps_table(stamps: dict[str, dict[str, str]], before: dict | None = No
     rows = []
     for host, units in sorted(stamps.items()):
         for unit, when in units.items():
-            row = [host, unit, when]
+            row = [host, unit, when or "(not started)"]
             if before is not None:
-                row.append("unchanged" if before.get(host, {}).get(unit) == when else "RESTARTED")
+                was = before.get(host, {}).get(unit)
+                row.append("unchanged" if was == when else ("started" if not was else "RESTARTED"))
             rows.append(row)
-    cols = ["master", "unit", "active since"] + (["since last run"] if before is not None else [])
+    cols = ["master", "unit", "active since"] + (["during this run"] if before is not None else [])
     return Table(cols, rows, "control-plane units")
 
 
@@ -673,28 +674,6 @@ def kubectl(inv, *args: str, timeout: float = 60) -> subprocess.CompletedProcess
 
 
 # ------------------------------------------------------------------ records and pictures
-
-
-def unit_timestamps_path(inv) -> Path:
-    """Where the last verified unit start times are kept (for the re-run comparison)."""
-    return Path(inv.cluster_dir) / "state" / "control-plane-units.json"
-
-
-def load_unit_timestamps(inv) -> dict | None:
-    """The unit start times saved by the previous run, or None on the first run."""
-    import json  # noqa: PLC0415
-
-    path = unit_timestamps_path(inv)
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def save_unit_timestamps(inv, stamps: dict) -> None:
-    """Keep this run's unit start times in the cluster directory."""
-    import json  # noqa: PLC0415
-
-    path = unit_timestamps_path(inv)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(stamps, indent=1, sort_keys=True) + "\n")
 
 
 def steps_table(reports: list[Report]) -> Table:
