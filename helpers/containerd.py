@@ -46,12 +46,15 @@ class ContainerdSettings:
         cgroup_driver: ``systemd`` or ``cgroupfs`` (must match the kubelet's).
         sandbox_image: the pinned pause image reference.
         registry_mirror: a registry mirror URL (``sources.images: registry``), or None.
+        restrict_oom_score_adj: never set a container's oom_score_adj below containerd's
+            own (hosts without CAP_SYS_RESOURCE, see :mod:`helpers.node_facts`).
     """
 
     version: str
     cgroup_driver: str
     sandbox_image: str
     registry_mirror: str | None = None
+    restrict_oom_score_adj: bool = False
 
 
 def image_ref(name: str) -> str:
@@ -92,6 +95,7 @@ def render_config(settings: ContainerdSettings) -> str:
         "cni_bin_dir": CNI_BIN_DIR,
         "cni_conf_dir": CNI_CONF_DIR,
         "registry_mirror": settings.registry_mirror,
+        "restrict_oom_score_adj": settings.restrict_oom_score_adj,
     })
 
 
@@ -103,7 +107,8 @@ def render_hosts_toml(registry: str, mirror: str) -> str:
 def settings_for(inv, facts: NodeFacts, version: str) -> ContainerdSettings:
     """The containerd settings of one node, from the inventory and the node's facts."""
     mirror = inv.sources.registry_mirror if inv.sources.images == "registry" else None
-    return ContainerdSettings(version, facts.cgroup_driver, image_ref("pause"), mirror)
+    return ContainerdSettings(version, facts.cgroup_driver, image_ref("pause"), mirror,
+                              restrict_oom_score_adj=not facts.sys_resource)
 
 
 def node_selector(inv) -> list[str]:

@@ -15,6 +15,11 @@ The node components are configured from facts, not from guesses about the platfo
   mount and then refuses to start ("failed to get rootfs info"). Where ``/var/lib/kubelet``
   is on such a filesystem (a lab machine's root is an overlay) the kubelet is told
   ``localStorageCapacityIsolation: false``; a real host keeps it on.
+- **CAP_SYS_RESOURCE**: a pod's sandbox asks for ``oom_score_adj`` -998 (the last thing
+  to be killed when memory runs out); lowering it needs CAP_SYS_RESOURCE, which a
+  container host (a lab machine) may not hold. There containerd is told
+  ``restrict_oom_score_adj = true`` (never go below its own score) instead of failing
+  every sandbox with "permission denied".
 - **resolv.conf**: with systemd-resolved the real upstream servers are in
   ``/run/systemd/resolve/resolv.conf`` (``/etc/resolv.conf`` points at a loopback stub
   that would loop inside a pod); otherwise ``/etc/resolv.conf``.
@@ -30,6 +35,7 @@ PROBE = (
     'echo "sysfs=$(findmnt -no OPTIONS /sys | cut -d, -f1)"; '
     "if systemctl is-active -q systemd-resolved 2>/dev/null && [ -e /run/systemd/resolve/resolv.conf ]; "
     "then echo resolv=/run/systemd/resolve/resolv.conf; else echo resolv=/etc/resolv.conf; fi; "
+    'echo "capbnd=$(sed -n "s/^CapBnd:[[:space:]]*//p" /proc/self/status)"; '
     'd=/var/lib/kubelet; while [ ! -e "$d" ]; do d=$(dirname "$d"); done; echo "kubeletfs=$(stat -fc %T "$d")"'
 )
 
@@ -47,6 +53,7 @@ class NodeFacts:
         sysfs_writable: ``/sys`` is mounted read-write.
         resolv_conf: the resolv.conf with the node's real name servers.
         kubelet_fs: filesystem type under ``/var/lib/kubelet`` (``stat -fc %T``).
+        sys_resource: CAP_SYS_RESOURCE is in the bounding set (may lower oom_score_adj).
     """
 
     cgroup_v2: bool
@@ -54,6 +61,7 @@ class NodeFacts:
     sysfs_writable: bool = True
     resolv_conf: str = "/etc/resolv.conf"
     kubelet_fs: str = "ext2/ext3"
+    sys_resource: bool = True
 
     @property
     def local_storage_isolation(self) -> bool:
@@ -82,7 +90,19 @@ def parse_facts(text: str) -> NodeFacts:
         sysfs_writable=values["sysfs"].strip() == "rw",
         resolv_conf=values["resolv"].strip(),
         kubelet_fs=values.get("kubeletfs", "").strip() or "unknown",
+        sys_resource=_has_cap(values.get("capbnd", ""), CAP_SYS_RESOURCE),
     )
+
+
+CAP_SYS_RESOURCE = 24
+
+
+def _has_cap(mask: str, bit: int) -> bool:
+    """Whether capability ``bit`` is set in a ``/proc/*/status`` hex mask (unknown: assume yes)."""
+    try:
+        return bool(int(mask.strip(), 16) >> bit & 1)
+    except ValueError:
+        return True
 
 
 def gather_facts(h) -> NodeFacts:

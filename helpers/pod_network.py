@@ -121,21 +121,43 @@ def _pod_state(pod) -> str:
         f" ({', '.join(r for r in reasons if r)})" if any(reasons) else "")
 
 
+EXIT_MARK = "kj-exit="
+
+
 def pod_exec(inv, pod: str, command: list[str], timeout: int = 30) -> tuple[int, str]:
-    """Run ``command`` in ``pod`` through the exec API; return ``(exit code, output)``."""
+    """Run ``command`` in ``pod`` through the exec API (as ``kubectl exec``); return ``(exit code, output)``.
+
+    The command runs under ``sh -c`` and prints its exit status last, so the status does
+    not depend on the exec protocol's status channel. Output is stdout and stderr.
+    """
+    import shlex  # noqa: PLC0415
+
     from kubernetes import client  # noqa: PLC0415
     from kubernetes.stream import stream  # noqa: PLC0415
 
     from helpers.kube_apply import api_client  # noqa: PLC0415
 
     core = client.CoreV1Api(api_client(inv))
-    resp = stream(core.connect_get_namespaced_pod_exec, pod, NAMESPACE, command=command,
-                  stderr=True, stdout=True, stdin=False, tty=False, _preload_content=False)
-    resp.run_forever(timeout=timeout)
-    output = resp.read_all()
-    code = resp.returncode
-    resp.close()
-    return (code if code is not None else -1), output.strip()
+    script = f"{shlex.join(command)} 2>&1; rc=$?; echo; echo {EXIT_MARK}$rc"
+    output = stream(core.connect_get_namespaced_pod_exec, pod, NAMESPACE, command=["sh", "-c", script],
+                    stderr=True, stdout=True, stdin=False, tty=False, _request_timeout=timeout)
+    body, _, status = output.rpartition(EXIT_MARK)
+    code = int(status.strip()) if status.strip().isdigit() else -1
+    return code, body.strip()
+
+
+def http_get_from_client(inv, address: str, path: str = "/hostname") -> tuple[int, str]:
+    """HTTP GET ``http://<address>:8080<path>`` from the client pod with busybox ``nc``; body or error.
+
+    ``nc`` speaks to an IP address directly (no name lookup), which is what a
+    pod-to-pod check by pod IP needs.
+    """
+    request = f"GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n"
+    code, out = pod_exec(inv, "client", ["sh", "-c", f"printf '{request}' | nc -w 5 {address} {HTTP_PORT}"])
+    head, sep, body = out.replace("\r\n", "\n").partition("\n\n")
+    if code != 0 or not sep or " 200 " not in head.splitlines()[0]:
+        return code or 1, out
+    return 0, body.strip()
 
 
 def probe_pods(inv) -> dict[str, dict]:
@@ -158,8 +180,7 @@ def check_pod_to_pod(inv) -> dict[str, str]:
     """
     answers = {}
     for name, pod in sorted(probe_pods(inv).items()):
-        code, out = pod_exec(inv, "client", ["wget", "-q", "-T", "5", "-O", "-",
-                                             f"http://{pod['ip']}:{HTTP_PORT}/hostname"])
+        code, out = http_get_from_client(inv, pod["ip"])
         answers[f"{name} on {pod['node']} ({pod['ip']})"] = out if code == 0 else f"error: exit {code}: {out}"
     return answers
 
@@ -167,8 +188,10 @@ def check_pod_to_pod(inv) -> dict[str, str]:
 def check_dns(inv) -> dict[str, str]:
     """Resolve names from the client pod through CoreDNS.
 
-    Checks ``kubernetes.default`` and the probe Service, by full name (``nslookup``) and
-    by short name through the pod's search path (``wget http://netexec.kj-verify...``).
+    Checks ``kubernetes.default`` and the probe Service by full name (``nslookup`` in the
+    client pod), then the Service by its *short* name through a pod's search path: the
+    netexec pod on the first worker is asked (through the API server's pod proxy) to
+    dial ``http://netexec.kj-verify:8080/hostname`` and report who answered.
 
     Returns:
         Query to the address or answer it got, or ``"error: ..."``.
@@ -181,10 +204,35 @@ def check_dns(inv) -> dict[str, str]:
         code, out = pod_exec(inv, "client", ["nslookup", name])
         addresses = _nslookup_addresses(out)
         results[f"nslookup {name}"] = ", ".join(addresses) if code == 0 and addresses else f"error: {out}"
-    url = f"http://{SERVICE}.{NAMESPACE}:{HTTP_PORT}/hostname"
-    code, out = pod_exec(inv, "client", ["wget", "-q", "-T", "5", "-O", "-", url])
-    results[f"wget {url}"] = out if code == 0 else f"error: exit {code}: {out}"
+    results[f"dial http://{SERVICE}.{NAMESPACE}:{HTTP_PORT} from a pod"] = dial_from_pod(
+        inv, netexec_pod(workers(inv)[0].name), f"{SERVICE}.{NAMESPACE}")
     return results
+
+
+def dial_from_pod(inv, pod: str, host: str) -> str:
+    """Ask netexec in ``pod`` to GET ``http://<host>:8080/hostname``; return who answered or an error.
+
+    The request reaches ``pod`` through the API server's pod proxy; netexec then resolves
+    ``host`` itself (the pod's resolv.conf and search path) and dials it.
+    """
+    import json  # noqa: PLC0415
+    from urllib.parse import urlencode  # noqa: PLC0415
+
+    from helpers.kube_apply import api_client  # noqa: PLC0415
+
+    api = api_client(inv)
+    query = [("request", "hostname"), ("protocol", "http"), ("host", host), ("port", str(HTTP_PORT)),
+             ("tries", "1")]
+    url = (f"{api.configuration.host}/api/v1/namespaces/{NAMESPACE}/pods/{pod}:{HTTP_PORT}"
+           f"/proxy/dial?{urlencode(query)}")
+    try:
+        resp = api.call_api("GET", url, header_params={"Accept": "application/json"}, _request_timeout=30)
+        resp.read()
+        answer = json.loads(resp.data)
+    except Exception as err:  # noqa: BLE001 - reported as the answer
+        return f"error: {err}"
+    responses = answer.get("responses") or []
+    return responses[0] if responses else f"error: {answer.get('errors') or answer}"
 
 
 def _nslookup_addresses(output: str) -> list[str]:

@@ -20,7 +20,8 @@ from helpers.kube_apply import load_documents, object_key
 from helpers.node_facts import NodeFacts, parse_facts
 
 REPO = Path(__file__).resolve().parent.parent
-V1_LAB = NodeFacts(cgroup_v2=False, systemd_init=True, sysfs_writable=False, kubelet_fs="overlayfs")
+V1_LAB = NodeFacts(cgroup_v2=False, systemd_init=True, sysfs_writable=False, kubelet_fs="overlayfs",
+                   sys_resource=False)
 V2_HOST = NodeFacts(cgroup_v2=True, systemd_init=True, sysfs_writable=True,
                     resolv_conf="/run/systemd/resolve/resolv.conf")
 
@@ -34,7 +35,8 @@ def inv():
 
 
 def test_facts_parse_cgroup_v1_container():
-    facts = parse_facts("cgroupfs=tmpfs\ninit=systemd\nsysfs=ro\nresolv=/etc/resolv.conf\nkubeletfs=overlayfs\n")
+    facts = parse_facts("cgroupfs=tmpfs\ninit=systemd\nsysfs=ro\nresolv=/etc/resolv.conf\n"
+                        "capbnd:=000001fffeffffff\nkubeletfs=overlayfs\n".replace("capbnd:", "capbnd"))
     assert facts == V1_LAB
     assert facts.cgroup_driver == "cgroupfs"
     assert not facts.local_storage_isolation
@@ -42,8 +44,8 @@ def test_facts_parse_cgroup_v1_container():
 
 def test_facts_parse_cgroup_v2_host():
     facts = parse_facts("cgroupfs=cgroup2fs\ninit=systemd\nsysfs=rw\n"
-                        "resolv=/run/systemd/resolve/resolv.conf\n")
-    assert facts.cgroup_v2 and facts.sysfs_writable
+                        "resolv=/run/systemd/resolve/resolv.conf\ncapbnd=000001ffffffffff\n")
+    assert facts.cgroup_v2 and facts.sysfs_writable and facts.sys_resource
     assert facts.cgroup_driver == "systemd"
 
 
@@ -78,6 +80,8 @@ def test_containerd_config(inv, facts, systemd):
     assert runc["runtime_type"] == "io.containerd.runc.v2"
     assert runc["options"]["SystemdCgroup"] is systemd
     assert cri["cni"] == {"bin_dir": "/usr/lib/cni", "conf_dir": "/etc/cni/net.d"}
+    # a container host without CAP_SYS_RESOURCE cannot give sandboxes oom_score_adj -998
+    assert cri.get("restrict_oom_score_adj", False) is (not facts.sys_resource)
     assert "registry" not in cri
 
 
