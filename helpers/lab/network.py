@@ -158,8 +158,13 @@ def remove_machine_net(m: MachinePlan) -> list[str]:
     elif (NETNS_DIR / m.netns).exists():
         (NETNS_DIR / m.netns).unlink()
     if link(m.veth) is not None:
-        ip("link", "del", m.veth)
-        removed.append(f"link {m.veth}")
+        # Deleting the netns frees its veth pair asynchronously: the host side may vanish
+        # between the probe and the delete, which is the outcome we want.
+        proc = ip("link", "del", m.veth, check=False)
+        if proc.returncode == 0:
+            removed.append(f"link {m.veth}")
+        elif link(m.veth) is not None:
+            raise LabError(f"failed to run `ip link del {m.veth}`: {proc.stderr.strip()}")
     return removed
 
 
