@@ -505,32 +505,32 @@ def _lab_is_up(name: str) -> bool:
     return name in known_labs()
 
 
-def run_series(inventory: Path, out_dir: Path, only: list[str] | None = None) -> list[dict]:
-    """Run the notebooks (all present, or just ``only``) and return status and seconds of each.
+def run_series(inventory: Path, out_dir: Path, names: list[str], notebooks_dir: Path | None = None) -> list[dict]:
+    """Run the named notebooks in order, one runner call each; status and seconds of each.
 
-    A failure stops the series like the runner does; the failed notebook is marked
-    ``failed`` with its error and the ones after it ``not run``.
+    The list is fixed when the bench starts, so a notebook that lands in ``notebooks/``
+    during the bench does not join one series and miss the other. A failure stops the
+    series like the runner does: the failed notebook is marked ``failed`` with its error
+    (and seconds), the ones after it ``not run``. Each notebook's executed copy goes to
+    ``out_dir/<NN-name>/``.
     """
-    from helpers.runbook import run_notebooks
+    from helpers.runbook import NOTEBOOKS_DIR, run_notebooks
 
-    if only is None:
-        try:
-            results = run_notebooks(inventory, out_dir=out_dir)
-            return [{"notebook": r.notebook, "status": r.status, "seconds": r.seconds} for r in results]
-        except NotebookFailed:
-            summary = json.loads((out_dir / "summary.json").read_text())
-            return [{k: r[k] for k in ("notebook", "status", "seconds", "error") if r.get(k) != ""}
-                    for r in summary]
     rows: list[dict] = []
-    for number in only:
+    for name in names:
         if rows and rows[-1]["status"] != "ok":
-            rows.append({"notebook": number, "status": "not run", "seconds": None})
+            rows.append({"notebook": name, "status": "not run", "seconds": None})
             continue
+        where = out_dir / name
         try:
-            (r,) = run_notebooks(inventory, only=number[:2], out_dir=out_dir)
+            (r,) = run_notebooks(inventory, only=name[:2], out_dir=where,
+                                 notebooks_dir=notebooks_dir or NOTEBOOKS_DIR)
             rows.append({"notebook": r.notebook, "status": r.status, "seconds": r.seconds})
         except NotebookFailed as err:
-            rows.append({"notebook": err.notebook, "status": "failed", "seconds": None, "error": err.error})
+            seconds = None
+            with contextlib.suppress(OSError, ValueError, IndexError, KeyError):
+                seconds = json.loads((where / "summary.json").read_text())[0]["seconds"]
+            rows.append({"notebook": name, "status": "failed", "seconds": seconds, "error": err.error})
     return rows
 
 
@@ -605,16 +605,16 @@ class Bench:
             with _cluster_dir(self.scratch / self.inv.cluster.name):
                 if "notebooks" not in self.skip and self.present:
                     print("==> notebooks: fresh build", flush=True)
-                    fresh = run_series(self.inventory, self.out / "fresh")
+                    fresh = run_series(self.inventory, self.out / "fresh", self.present)
                 ok = bool(fresh) and all(r["status"] == "ok" for r in fresh)
                 if "rerun" not in self.skip and ok:
                     print("==> notebooks: idempotent re-run", flush=True)
-                    rerun = run_series(self.inventory, self.out / "rerun")
+                    rerun = run_series(self.inventory, self.out / "rerun", self.present)
             results["notebooks"] = notebook_rows(self.planned, self.present, fresh, rerun)
             if "idle" in self.skip:
                 results["idle"] = {"reason": "skipped (--skip idle)"}
             elif not ok:
-                results["idle"] = {"reason": "the fresh build did not complete"}
+                results["idle"] = {"reason": "no complete fresh build to idle on"}
             else:
                 rows = status(plan).as_dicts()
                 results["idle"] = {"state": {r["machine"]: r["SSH ok"] for r in rows}}
@@ -656,7 +656,7 @@ class Bench:
                 print(f"==> workers x{count}: lab {name} up, notebooks {upto[0]}..{upto[-1]}", flush=True)
                 entry["up_s"], _ = _timed_up(plan)
                 with _cluster_dir(self.scratch / name):
-                    series = run_series(path, self.out / f"workers-{count}", only=upto)
+                    series = run_series(path, self.out / f"workers-{count}", upto)
                 entry["series"] = series
                 last = series[-1]
                 entry["status"] = last["status"]

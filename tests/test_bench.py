@@ -204,3 +204,24 @@ def test_pair_option():
     assert bench._pair(None, "--worker-labs") == ["", ""]
     with pytest.raises(ConfigError, match="two values"):
         bench._pair("kube-b1", "--worker-labs")
+
+
+def test_run_series_stops_at_the_first_failure(tmp_path, monkeypatch):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    monkeypatch.setenv("KJ_CLUSTER_DIR", str(tmp_path / "cluster"))
+    books = tmp_path / "notebooks"
+    books.mkdir()
+    for name, code in (("01-one", "x = 1"), ("02-two", "raise RuntimeError('boom')"), ("03-three", "x = 3")):
+        params = new_code_cell('inventory = ""\ncluster_dir = ""')
+        params.metadata["tags"] = ["parameters"]
+        nb = new_notebook(cells=[params, new_code_cell(code)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, books / f"{name}.ipynb")
+    rows = bench.run_series(REPO / "inventories" / "small.yaml", tmp_path / "out",
+                            ["01-one", "02-two", "03-three"], notebooks_dir=books)
+    assert [r["status"] for r in rows] == ["ok", "failed", "not run"]
+    assert rows[0]["seconds"] > 0 and rows[1]["seconds"] is not None
+    assert "boom" in rows[1]["error"]
+    assert (tmp_path / "out" / "01-one" / "01-one.ipynb").exists()
