@@ -350,6 +350,20 @@ def frontend_sessions(inv: Any, host: Any) -> int:
     return 0
 
 
+def wait_for_sessions(inv: Any, host: Any, above: int, timeout: float = 5.0) -> int:
+    """Poll HAProxy's API frontend counter on ``host`` until it exceeds ``above``; return its value.
+
+    HAProxy updates the counter once it has handled a connection, which can be a moment
+    after the client's socket closed; returns the last value seen when ``timeout`` passes.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        now = frontend_sessions(inv, host)
+        if now > above or time.monotonic() >= deadline:
+            return now
+        time.sleep(0.2)
+
+
 # ----------------------------------------------------------------------------- failover
 
 
