@@ -612,7 +612,7 @@ class Bench:
                     rerun = run_series(self.inventory, self.out / "rerun", self.present)
             results["notebooks"] = notebook_rows(self.planned, self.present, fresh, rerun)
             if "idle" in self.skip:
-                results["idle"] = {"reason": "skipped (--skip idle)"}
+                results["idle"] = {"reason": "--skip idle"}
             elif not ok:
                 results["idle"] = {"reason": "no complete fresh build to idle on"}
             else:
@@ -638,7 +638,7 @@ class Bench:
 
     def _workers(self) -> dict:
         if "workers" in self.skip:
-            return {"reason": "skipped (--skip workers)"}
+            return {"reason": "--skip workers"}
         if WORKERS_NOTEBOOK not in self.present:
             return {"reason": f"{WORKERS_NOTEBOOK} is not in notebooks/ ({NOT_WRITTEN})"}
         raw = yaml.safe_load(self.inventory.read_text())
