@@ -1,0 +1,638 @@
+"""The demo objects of notebook 06 and the small tools to create, wait for and check them.
+
+Everything the demo creates lives in one namespace (:data:`NAMESPACE`), except the
+PersistentVolume, which is cluster-scoped. The manifest builders are pure functions that
+return plain dictionaries (unit-tested); :func:`apply` sends them with server-side apply
+(:func:`helpers.kube_apply.apply_objects`), so applying the same manifest twice changes
+nothing. Waiting is done with list-then-watch and a deadline, never with fixed sleeps;
+commands run inside pods through the exec API (``kubernetes.stream``), as ``kubectl exec``.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from helpers.errors import HostError
+from helpers.report import Report
+
+NAMESPACE = "kj-demo"
+MANAGED = {"app.kubernetes.io/managed-by": "kubernetes-journey", "app.kubernetes.io/part-of": "kj-demo"}
+SERVE_PORT = 9376                       # agnhost serve-hostname's default port
+APP = "hostnames"                       # the Deployment, its label and its Services
+STORAGE_CLASS = "kj-demo-manual"        # a class name only: no provisioner, static binding
+PV_NAME = "kj-demo-pv"
+PV_PATH = "/var/lib/kj-demo/pv"
+SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+# --------------------------------------------------------------------------- manifests
+
+
+def pull_policy(inv) -> str:
+    """``Never`` when images come from the air-gap bundle (imported, never pulled), else ``IfNotPresent``."""
+    return "Never" if inv.sources.images == "bundle" else "IfNotPresent"
+
+
+def _image(name: str) -> str:
+    from helpers import artifacts  # noqa: PLC0415
+
+    return artifacts.image_ref(name, artifacts.load_versions())
+
+
+def _meta(name: str, labels: dict | None = None, namespace: str | None = NAMESPACE) -> dict:
+    meta = {"name": name, "labels": {**MANAGED, **(labels or {})}}
+    if namespace:
+        meta["namespace"] = namespace
+    return meta
+
+
+def _container(name: str, image: str, policy: str, command: list[str] | None = None,
+               args: list[str] | None = None, **extra) -> dict:
+    c = {"name": name, "image": image, "imagePullPolicy": policy, "securityContext": SECURITY}
+    if command:
+        c["command"] = command
+    if args:
+        c["args"] = args
+    c.update(extra)
+    return c
+
+
+def namespace_manifest() -> dict:
+    """The demo Namespace."""
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(NAMESPACE, namespace=None)}
+
+
+def shell_pod(name: str, busybox: str, policy: str, node: str | None = None, **spec) -> dict:
+    """A busybox pod that sleeps forever: a shell to exec into (``node`` pins it)."""
+    pod_spec = {"terminationGracePeriodSeconds": 1,
+                "containers": [_container("shell", busybox, policy, command=["sleep", "2147483647"])]}
+    if node:
+        pod_spec["nodeSelector"] = {"kubernetes.io/hostname": node}
+    for key, value in spec.items():
+        if key == "container":
+            pod_spec["containers"][0].update(value)
+        else:
+            pod_spec[key] = value
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": _meta(name, {"app": name}), "spec": pod_spec}
+
+
+def sidecar_pod(busybox: str, policy: str) -> dict:
+    """A pod of two containers sharing an ``emptyDir``: ``writer`` appends, ``reader`` tails.
+
+    The writer appends ``message <n> from writer`` every second to ``/shared/messages.log``;
+    the reader runs ``tail -F`` on the same file, so its log shows what the writer wrote.
+    """
+    writer = ('i=0; while true; do i=$((i+1)); echo "message $i from writer at $(date +%T)" '
+              '>> /shared/messages.log; sleep 1; done')
+    mount = [{"name": "shared", "mountPath": "/shared"}]
+    return {
+        "apiVersion": "v1", "kind": "Pod", "metadata": _meta("sidecar-demo", {"app": "sidecar-demo"}),
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "volumes": [{"name": "shared", "emptyDir": {"sizeLimit": "16Mi"}}],
+            "containers": [
+                _container("writer", busybox, policy, command=["sh", "-c", writer], volumeMounts=mount),
+                _container("reader", busybox, policy, volumeMounts=mount,
+                           command=["sh", "-c", "touch /shared/messages.log; exec tail -F /shared/messages.log"]),
+            ],
+        },
+    }
+
+
+def serve_args(version: int) -> list[str]:
+    """The agnhost arguments of the Deployment's *version*: v1 plain, v2 closes each HTTP connection."""
+    args = ["serve-hostname", "--http=true", f"--port={SERVE_PORT}"]
+    return args if version == 1 else [*args, "--close=true"]
+
+
+def deployment_manifest(agnhost: str, policy: str, replicas: int, version: int = 1) -> dict:
+    """The ``hostnames`` Deployment: agnhost ``serve-hostname`` spread evenly over the nodes.
+
+    ``topologySpreadConstraints`` keeps the per-node pod counts within one of each other
+    (tainted masters are not counted: ``nodeTaintsPolicy: Honor``); the rolling update
+    starts one new pod before it stops an old one (``maxSurge: 1, maxUnavailable: 0``).
+    """
+    labels = {"app": APP}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {**_meta(APP, labels),
+                     "annotations": {"kubernetes.io/change-cause": f"serve-hostname v{version}: "
+                                     + " ".join(serve_args(version)[1:])}},
+        "spec": {
+            "replicas": replicas,
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": labels},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {
+                "metadata": {"labels": {**MANAGED, **labels}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 2,
+                    "topologySpreadConstraints": [{
+                        "maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                        "whenUnsatisfiable": "DoNotSchedule", "nodeTaintsPolicy": "Honor",
+                        "labelSelector": {"matchLabels": labels},
+                    }],
+                    "containers": [_container(
+                        "serve-hostname", agnhost, policy, args=serve_args(version),
+                        ports=[{"containerPort": SERVE_PORT, "name": "http"}],
+                        readinessProbe={"httpGet": {"path": "/", "port": SERVE_PORT}, "periodSeconds": 2},
+                    )],
+                },
+            },
+        },
+    }
+
+
+def service_manifest(kind: str) -> dict:
+    """A Service in front of the ``hostnames`` pods: ``ClusterIP``, ``NodePort`` or ``Headless``.
+
+    Names: ``hostnames`` (ClusterIP, port 80), ``hostnames-nodeport``, ``hostnames-headless``
+    (``clusterIP: None``: no virtual IP, DNS answers with the pod addresses).
+    """
+    ports = [{"name": "http", "port": 80, "targetPort": SERVE_PORT, "protocol": "TCP"}]
+    spec: dict = {"selector": {"app": APP}, "ports": ports}
+    if kind == "ClusterIP":
+        name, spec["type"] = APP, "ClusterIP"
+    elif kind == "NodePort":
+        name, spec["type"] = f"{APP}-nodeport", "NodePort"
+    elif kind == "Headless":
+        name, spec["clusterIP"] = f"{APP}-headless", "None"
+    else:
+        raise ValueError(f"unknown Service kind {kind!r} (ClusterIP, NodePort or Headless)")
+    return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(name, {"app": APP}), "spec": spec}
+
+
+def persistent_volume_manifest(node: str, capacity: str = "64Mi") -> dict:
+    """A ``hostPath`` PersistentVolume on ``node`` (node affinity pins every user to it)."""
+    return {
+        "apiVersion": "v1", "kind": "PersistentVolume", "metadata": _meta(PV_NAME, namespace=None),
+        "spec": {
+            "capacity": {"storage": capacity},
+            "accessModes": ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "storageClassName": STORAGE_CLASS,
+            "hostPath": {"path": PV_PATH, "type": "DirectoryOrCreate"},
+            "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}},
+        },
+    }
+
+
+def persistent_volume_claim_manifest(request: str = "32Mi") -> dict:
+    """A claim for ``request`` of the demo storage class, bound to :data:`PV_NAME` by name."""
+    return {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": _meta("demo-data"),
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": STORAGE_CLASS,
+                 "volumeName": PV_NAME, "resources": {"requests": {"storage": request}}},
+    }
+
+
+def pvc_pod(name: str, busybox: str, policy: str) -> dict:
+    """A shell pod with the demo claim mounted at ``/data``."""
+    return shell_pod(name, busybox, policy,
+                     volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "demo-data"}}],
+                     container={"volumeMounts": [{"name": "data", "mountPath": "/data"}]})
+
+
+CONFIG = {"GREETING": "hello from a ConfigMap", "app.properties": "color=blue\nreplicas=3\n"}
+SECRET = {"DB_PASSWORD": "s3cr3t-for-the-demo"}
+
+
+def configmap_manifest(data: dict[str, str] | None = None) -> dict:
+    """The ``demo-config`` ConfigMap (:data:`CONFIG` by default)."""
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("demo-config"),
+            "data": dict(data or CONFIG)}
+
+
+def secret_manifest(data: dict[str, str] | None = None) -> dict:
+    """The ``demo-secret`` Secret; values go base64-encoded in ``data`` (stable under apply)."""
+    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in (data or SECRET).items()}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": _meta("demo-secret"),
+            "type": "Opaque", "data": encoded}
+
+
+def config_pod(busybox: str, policy: str) -> dict:
+    """A shell pod that gets the ConfigMap and the Secret both as environment and as files."""
+    env = [
+        {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "demo-config", "key": "GREETING"}}},
+        {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "demo-secret", "key": "DB_PASSWORD"}}},
+    ]
+    mounts = [{"name": "config", "mountPath": "/etc/demo/config", "readOnly": True},
+              {"name": "secret", "mountPath": "/etc/demo/secret", "readOnly": True}]
+    volumes = [{"name": "config", "configMap": {"name": "demo-config"}},
+               {"name": "secret", "secret": {"secretName": "demo-secret", "defaultMode": 0o400}}]
+    return shell_pod("config-demo", busybox, policy, volumes=volumes,
+                     container={"env": env, "volumeMounts": mounts})
+
+
+# --------------------------------------------------------------------------- client side
+
+
+class Demo:
+    """The connection and images the demo uses: one admin API client for the whole notebook.
+
+    Args:
+        inv: the inventory (its cluster directory holds the admin kubeconfig of 04).
+    """
+
+    def __init__(self, inv):
+        from kubernetes import client  # noqa: PLC0415
+
+        from helpers.kube_apply import api_client  # noqa: PLC0415
+
+        self.inv = inv
+        self.api = api_client(inv)
+        self.core = client.CoreV1Api(self.api)
+        self.apps = client.AppsV1Api(self.api)
+        self.policy = pull_policy(inv)
+        self.busybox = _image("busybox")
+        self.agnhost = _image("agnhost")
+
+    def apply(self, docs: dict | Iterable[dict], title: str) -> Report:
+        """Server-side apply ``docs`` (one or several); ``changed`` rows are creates/updates."""
+        from helpers.kube_apply import apply_objects  # noqa: PLC0415
+
+        return apply_objects(self.api, [docs] if isinstance(docs, dict) else list(docs), title)
+
+    # ---- waiting
+
+    def wait_pods(self, selector: str, predicate: Callable[[list], bool], what: str,
+                  timeout: float = 120.0, namespace: str = NAMESPACE) -> list:
+        """Watch the pods matching ``selector`` until ``predicate(pods)`` holds; return them.
+
+        Lists once, then follows a watch from that list's resourceVersion, re-evaluating on
+        every event; the watch is re-opened (re-listing on ``410 Gone``) until the deadline.
+
+        Raises:
+            HostError: not reached within ``timeout``; names ``what`` and each pod's state.
+        """
+        from kubernetes import watch  # noqa: PLC0415
+        from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+
+        deadline = time.monotonic() + timeout
+        pods: dict[str, object] = {}
+        version = None
+        while True:
+            if version is None:
+                listing = self.core.list_namespaced_pod(namespace, label_selector=selector)
+                pods = {p.metadata.name: p for p in listing.items}
+                version = listing.metadata.resource_version
+            if predicate(list(pods.values())):
+                return sorted(pods.values(), key=lambda p: p.metadata.name)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                states = "; ".join(f"{n}: {pod_state(p)}" for n, p in sorted(pods.items())) or "no pods"
+                raise HostError(f"{namespace}/{selector}", what, f"not reached after {timeout:.0f}s ({states})")
+            w = watch.Watch()
+            try:
+                for event in w.stream(self.core.list_namespaced_pod, namespace, label_selector=selector,
+                                      resource_version=version, timeout_seconds=max(1, int(min(remaining, 30)))):
+                    pod = event["object"]
+                    version = pod.metadata.resource_version
+                    if event["type"] == "DELETED":
+                        pods.pop(pod.metadata.name, None)
+                    else:
+                        pods[pod.metadata.name] = pod
+                    if predicate(list(pods.values())):
+                        w.stop()
+                        break
+            except ApiException as err:
+                if err.status != 410:
+                    raise
+                version = None              # history expired: list again
+
+    def wait_pod_ready(self, name: str, timeout: float = 120.0):
+        """Wait until pod ``name`` is Ready; return it."""
+        return self.wait_pods(f"app={name}", lambda ps: any(p.metadata.name == name and is_ready(p) for p in ps),
+                              f"pod {name} Ready", timeout)[0]
+
+    def wait_rollout(self, name: str = APP, timeout: float = 180.0):
+        """Wait until Deployment ``name`` has rolled out: every replica updated and Ready, no old pod left.
+
+        Polls the Deployment status (the controller's own bookkeeping), then watches its
+        pods until exactly ``replicas`` remain and none is terminating. Returns the pods.
+        """
+        deadline = time.monotonic() + timeout
+        self.rollout_timeline(name, timeout)
+        dep = self.apps.read_namespaced_deployment(name, NAMESPACE)
+        want = dep.spec.replicas
+        selector = ",".join(f"{k}={v}" for k, v in dep.spec.selector.match_labels.items())
+        return self.wait_pods(selector, lambda ps: len(ps) == want and all(
+            is_ready(p) and not p.metadata.deletion_timestamp for p in ps),
+            f"{want} Ready pods of {name}, none terminating", max(10.0, deadline - time.monotonic()))
+
+    def rollout_timeline(self, name: str = APP, timeout: float = 180.0,
+                         interval: float = 0.5) -> list[tuple[float, dict[str, int]]]:
+        """Poll Deployment ``name`` until it has rolled out; sample its ReplicaSets on the way.
+
+        Returns:
+            ``(seconds since the call, {ReplicaSet name: ready pods})`` samples, one per poll.
+
+        Raises:
+            HostError: not rolled out within ``timeout``, with the replica counts.
+        """
+        t0 = time.monotonic()
+        samples = []
+        while True:
+            ready = {rs.metadata.name: rs.status.ready_replicas or 0 for rs in
+                     self.apps.list_namespaced_replica_set(NAMESPACE, label_selector=f"app={name}").items}
+            samples.append((time.monotonic() - t0, ready))
+            dep = self.apps.read_namespaced_deployment(name, NAMESPACE)
+            if rolled_out(dep):
+                return samples
+            if time.monotonic() - t0 > timeout:
+                st = dep.status
+                raise HostError(f"Deployment/{NAMESPACE}/{name}", "roll out",
+                                f"not rolled out after {timeout:.0f}s: want {dep.spec.replicas}, "
+                                f"updated {st.updated_replicas}, ready {st.ready_replicas}, total {st.replicas}")
+            time.sleep(interval)
+
+    def scale(self, replicas: int, name: str = APP) -> int:
+        """Set the Deployment's replicas through its ``scale`` subresource (``kubectl scale``); return the old count."""
+        before = self.apps.read_namespaced_deployment_scale(name, NAMESPACE).spec.replicas
+        if before != replicas:
+            self.apps.patch_namespaced_deployment_scale(name, NAMESPACE, {"spec": {"replicas": replicas}})
+        return before
+
+    def ensure_volume(self, node: str) -> Report:
+        """Apply the demo PV (on ``node``) and its claim; wait until the claim is bound.
+
+        A PV left ``Released`` by an earlier run (its claim was deleted, policy Retain) still
+        names the old claim and would never bind again: it is deleted and recreated. The
+        data under its ``hostPath`` stays on the node either way.
+        """
+        from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+
+        try:
+            pv = self.core.read_persistent_volume(PV_NAME)
+        except ApiException as err:
+            if err.status != 404:
+                raise
+            pv = None
+        if pv is not None and pv.status.phase in ("Released", "Failed"):
+            self.core.delete_persistent_volume(PV_NAME)
+            deadline = time.monotonic() + 60
+            while self.core.list_persistent_volume(field_selector=f"metadata.name={PV_NAME}").items:
+                if time.monotonic() > deadline:
+                    raise HostError(f"PersistentVolume/{PV_NAME}", "recreate", "old volume not gone after 60s")
+                time.sleep(0.5)
+        report = self.apply([persistent_volume_manifest(node), persistent_volume_claim_manifest()],
+                            "PersistentVolume and claim")
+        self.wait_pvc_bound()
+        return report
+
+    def wait_pvc_bound(self, name: str = "demo-data", timeout: float = 60.0):
+        """Poll the claim until the PV controller has bound it; return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pvc = self.core.read_namespaced_persistent_volume_claim(name, NAMESPACE)
+            if pvc.status.phase == "Bound":
+                return pvc
+            if time.monotonic() > deadline:
+                raise HostError(f"PersistentVolumeClaim/{NAMESPACE}/{name}", "bind",
+                                f"still {pvc.status.phase} after {timeout:.0f}s")
+            time.sleep(1)
+
+    def delete_pod(self, name: str, timeout: float = 60.0) -> bool:
+        """Delete pod ``name`` and wait until it is gone; ``False`` when there was none."""
+        from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+
+        try:
+            self.core.delete_namespaced_pod(name, NAMESPACE)
+        except ApiException as err:
+            if err.status == 404:
+                return False
+            raise
+        self.wait_pods(f"app={name}", lambda ps: not any(p.metadata.name == name for p in ps),
+                       f"pod {name} deleted", timeout)
+        return True
+
+    def delete_namespace(self, timeout: float = 180.0) -> float:
+        """Delete the demo Namespace (and the cluster-scoped PV) and watch until both are gone.
+
+        Returns:
+            Seconds the namespace took to disappear (its finalizer deletes every object in it).
+        """
+        from kubernetes import watch  # noqa: PLC0415
+        from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+
+        t0 = time.monotonic()
+        try:
+            self.core.delete_namespace(NAMESPACE)
+        except ApiException as err:
+            if err.status != 404:
+                raise
+        field = f"metadata.name={NAMESPACE}"
+        while self.core.list_namespace(field_selector=field).items:
+            remaining = timeout - (time.monotonic() - t0)
+            if remaining <= 0:
+                raise HostError(f"Namespace/{NAMESPACE}", "delete", f"still present after {timeout:.0f}s")
+            w = watch.Watch()
+            for event in w.stream(self.core.list_namespace, field_selector=field,
+                                  timeout_seconds=max(1, int(min(remaining, 30)))):
+                if event["type"] == "DELETED":
+                    w.stop()
+                    break
+        seconds = time.monotonic() - t0
+        try:
+            self.core.delete_persistent_volume(PV_NAME)
+        except ApiException as err:
+            if err.status != 404:
+                raise
+        return seconds
+
+    # ---- looking
+
+    def exec(self, pod: str, command: list[str], container: str | None = None,
+             timeout: float = 60.0) -> tuple[int, str]:
+        """Run ``command`` in ``pod`` through the exec API; return ``(exit code, stdout+stderr)``.
+
+        The exit code comes from the exec protocol's status channel (as ``kubectl exec``);
+        when the command could not even start (no such binary), the code is 126 and the
+        runtime's message is appended to the output.
+        """
+        from kubernetes.stream import stream  # noqa: PLC0415
+        from kubernetes.stream.ws_client import ERROR_CHANNEL  # noqa: PLC0415
+
+        kwargs = {"container": container} if container else {}
+        resp = stream(self.core.connect_get_namespaced_pod_exec, pod, NAMESPACE, command=command,
+                      stderr=True, stdout=True, stdin=False, tty=False, _preload_content=False, **kwargs)
+        out = []
+        deadline = time.monotonic() + timeout
+        while resp.is_open() and time.monotonic() < deadline:
+            resp.update(timeout=1)
+            out.append(resp.read_stdout() or "")
+            out.append(resp.read_stderr() or "")
+        if resp.is_open():
+            resp.close()
+            return 124, "".join(out) + f"\n(timed out after {timeout:.0f}s)"
+        status = resp.read_channel(ERROR_CHANNEL)
+        resp.close()
+        return exec_status(status), "".join(out) + exec_failure(status)
+
+    def run_checked(self, pod: str, command: list[str], container: str | None = None) -> str:
+        """:meth:`exec`, raising ``HostError`` naming the pod and command when it fails."""
+        code, out = self.exec(pod, command, container)
+        if code != 0:
+            raise HostError(f"Pod/{NAMESPACE}/{pod}", "exec " + " ".join(command)[:80],
+                            f"exit {code}: {out.strip()[-300:]}")
+        return out
+
+    def pods(self, selector: str | None = None) -> list:
+        """The demo's live pods (terminating ones left out), sorted by name."""
+        items = self.core.list_namespaced_pod(NAMESPACE, label_selector=selector).items
+        return sorted((p for p in items if not p.metadata.deletion_timestamp), key=lambda p: p.metadata.name)
+
+    def replica_sets(self, name: str = APP) -> list[dict]:
+        """The Deployment's ReplicaSets, oldest revision first: revision, name, replicas, args."""
+        rows = []
+        for rs in self.apps.list_namespaced_replica_set(NAMESPACE, label_selector=f"app={name}").items:
+            ann = rs.metadata.annotations or {}
+            rows.append({"revision": int(ann.get("deployment.kubernetes.io/revision", 0)),
+                         "name": rs.metadata.name, "desired": rs.spec.replicas or 0,
+                         "ready": rs.status.ready_replicas or 0,
+                         "args": " ".join(rs.spec.template.spec.containers[0].args or []),
+                         "change-cause": ann.get("kubernetes.io/change-cause", "")})
+        return sorted(rows, key=lambda r: r["revision"])
+
+    def rollback(self, name: str = APP, to_revision: int | None = None) -> int:
+        """Roll Deployment ``name`` back, as ``kubectl rollout undo`` does; return the revision used.
+
+        Copies the pod template of the ReplicaSet of ``to_revision`` (default: the one before
+        the current) back into the Deployment with a JSON patch. The controller recognises
+        the template (same hash), scales that ReplicaSet up again and gives it a new revision.
+        """
+        revs = {int((rs.metadata.annotations or {}).get("deployment.kubernetes.io/revision", 0)): rs
+                for rs in self.apps.list_namespaced_replica_set(NAMESPACE, label_selector=f"app={name}").items}
+        current = max(revs)
+        target = to_revision if to_revision is not None else max((r for r in revs if r < current), default=None)
+        if target is None or target not in revs:
+            raise HostError(f"Deployment/{NAMESPACE}/{name}", "roll back",
+                            f"no revision {to_revision or 'before ' + str(current)} (have {sorted(revs)})")
+        template = self.api.sanitize_for_serialization(revs[target].spec.template)
+        template["metadata"]["labels"].pop("pod-template-hash", None)
+        cause = (revs[target].metadata.annotations or {}).get("kubernetes.io/change-cause", "")
+        patch = [{"op": "replace", "path": "/spec/template", "value": template}]
+        if cause:
+            patch.append({"op": "replace", "path": "/metadata/annotations/kubernetes.io~1change-cause",
+                          "value": cause})
+        self.apps.patch_namespaced_deployment(name, NAMESPACE, body=patch,
+                                              _content_type="application/json-patch+json")
+        return target
+
+    def http_from_pod(self, pod: str, url: str, count: int) -> list[str]:
+        """GET ``url`` ``count`` times from ``pod`` (busybox ``wget``, one exec); the bodies, or ``error``.
+
+        Each request is bounded by busybox ``timeout`` (its ``wget -T`` crashes in the static
+        Debian build the bundle ships).
+        """
+        script = (f'for i in $(seq {count}); do r=$(timeout 5 wget -q -O - "{url}" 2>/dev/null) || r=error; '
+                  'echo "$r"; done')
+        return [line.strip() for line in self.run_checked(pod, ["sh", "-c", script]).splitlines() if line.strip()]
+
+    def nslookup(self, pod: str, name: str) -> list[str]:
+        """The addresses busybox ``nslookup`` in ``pod`` returns for ``name`` (empty when none)."""
+        code, out = self.exec(pod, ["nslookup", name])
+        return parse_nslookup(out) if code == 0 else []
+
+
+def http_from_here(address: str, port: int, count: int, timeout: float = 3.0) -> list[str]:
+    """GET ``http://address:port/`` ``count`` times from this machine; the bodies or ``error: ...``."""
+    answers = []
+    for _ in range(count):
+        try:
+            with urllib.request.urlopen(f"http://{address}:{port}/", timeout=timeout) as resp:  # noqa: S310
+                answers.append(resp.read().decode().strip())
+        except OSError as err:
+            answers.append(f"error: {err}")
+    return answers
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def is_ready(pod) -> bool:
+    """Whether the pod's Ready condition is True."""
+    return any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
+
+
+def pod_state(pod) -> str:
+    """One phrase for a pod's state: ``Ready on node``, or its phase and waiting reasons."""
+    node = pod.spec.node_name or "(unscheduled)"
+    if pod.metadata.deletion_timestamp:
+        return f"Terminating on {node}"
+    if is_ready(pod):
+        return f"Ready on {node}"
+    reasons = [s.state.waiting.reason for s in pod.status.container_statuses or []
+               if s.state and s.state.waiting and s.state.waiting.reason]
+    return f"{pod.status.phase} on {node}" + (f" ({', '.join(reasons)})" if reasons else "")
+
+
+def rolled_out(dep) -> bool:
+    """Whether a Deployment's status says its rollout is complete (as ``kubectl rollout status``).
+
+    The controller has seen the latest spec, and every replica is updated, ready, and the
+    only one there (no pod of an older ReplicaSet left).
+    """
+    want = dep.spec.replicas
+    st = dep.status
+    return ((st.observed_generation or 0) >= (dep.metadata.generation or 0) and (st.updated_replicas or 0) == want
+            and (st.ready_replicas or 0) == want and (st.available_replicas or 0) == want
+            and (st.replicas or 0) == want)
+
+
+def pods_per_node(pods: Iterable, nodes: Iterable[str] = ()) -> dict[str, int]:
+    """Count pods by node; nodes in ``nodes`` appear even with zero pods."""
+    counts = Counter({n: 0 for n in nodes})
+    counts.update(p.spec.node_name or "(unscheduled)" for p in pods)
+    return dict(sorted(counts.items()))
+
+
+def spread_ok(counts: dict[str, int], max_skew: int = 1) -> bool:
+    """Whether the largest and smallest per-node counts differ by at most ``max_skew``."""
+    return bool(counts) and max(counts.values()) - min(counts.values()) <= max_skew
+
+
+def parse_nslookup(output: str) -> list[str]:
+    """Addresses from busybox ``nslookup`` output (the ``Address`` lines after ``Name:``), sorted."""
+    found, after_name = [], False
+    for line in output.splitlines():
+        line = line.strip()
+        if line.startswith("Name:"):
+            after_name = True
+        elif after_name and line.startswith("Address"):
+            found.append(line.split(":", 1)[1].strip().split()[0])
+    return sorted(set(found))
+
+
+def exec_status(status: str) -> int:
+    """Exit code from the exec protocol's status message (channel 3).
+
+    ``Success`` is 0; ``NonZeroExitCode`` carries the code in its ``ExitCode`` cause; any
+    other failure (the command could not start) counts as 126, as in a shell. An empty
+    status (the stream ended without one) is -1.
+    """
+    import yaml  # noqa: PLC0415
+
+    if not status.strip():
+        return -1
+    msg = yaml.safe_load(status) or {}
+    if msg.get("status") == "Success":
+        return 0
+    for cause in (msg.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode" and str(cause.get("message", "")).isdigit():
+            return int(cause["message"])
+    return 126
+
+
+def exec_failure(status: str) -> str:
+    """The runtime's message when the exec itself failed (not a plain non-zero exit), else ``""``."""
+    import yaml  # noqa: PLC0415
+
+    if not status.strip() or exec_status(status) not in (126,):
+        return ""
+    return "\n" + str((yaml.safe_load(status) or {}).get("message", status)).strip()
