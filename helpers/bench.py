@@ -391,9 +391,10 @@ def write_chart(results: dict, path: Path) -> Path:
         if r["status"] == NOT_WRITTEN:
             left.text(x, top * 0.05, NOT_WRITTEN, rotation=90, ha="center", va="bottom",
                       fontsize=9, color="#757575")
-        elif r["fresh"] and r["fresh"].get("status") not in ("ok",):
-            left.text(x, top * 0.05, r["fresh"].get("status", ""), rotation=90, ha="center",
-                      va="bottom", fontsize=9, color="#c62828")
+        elif r["fresh"] and r["fresh"].get("status") != "ok":
+            state = r["fresh"].get("status", "")
+            left.text(x, top * 0.05, state, rotation=90, ha="center", va="bottom", fontsize=9,
+                      color="#c62828" if state == "failed" else "#757575")
     left.set_xticks(list(xs), [n.replace("-", "-\n", 1) for n in names], fontsize=9)
     left.set_ylabel("wall time (s)")
     left.set_ylim(0, top * 1.4)
@@ -522,6 +523,7 @@ def run_series(inventory: Path, out_dir: Path, names: list[str], notebooks_dir: 
             rows.append({"notebook": name, "status": "not run", "seconds": None})
             continue
         where = out_dir / name
+        load = os.getloadavg()[0]
         try:
             (r,) = run_notebooks(inventory, only=name[:2], out_dir=where,
                                  notebooks_dir=notebooks_dir or NOTEBOOKS_DIR)
@@ -531,6 +533,7 @@ def run_series(inventory: Path, out_dir: Path, names: list[str], notebooks_dir: 
             with contextlib.suppress(OSError, ValueError, IndexError, KeyError):
                 seconds = json.loads((where / "summary.json").read_text())[0]["seconds"]
             rows.append({"notebook": name, "status": "failed", "seconds": seconds, "error": err.error})
+        rows[-1]["loadavg_1m"] = [round(load, 2), round(os.getloadavg()[0], 2)]  # before, after
     return rows
 
 

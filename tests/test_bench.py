@@ -224,4 +224,5 @@ def test_run_series_stops_at_the_first_failure(tmp_path, monkeypatch):
     assert [r["status"] for r in rows] == ["ok", "failed", "not run"]
     assert rows[0]["seconds"] > 0 and rows[1]["seconds"] is not None
     assert "boom" in rows[1]["error"]
+    assert len(rows[0]["loadavg_1m"]) == 2 and "loadavg_1m" not in rows[2]
     assert (tmp_path / "out" / "01-one" / "01-one.ipynb").exists()
