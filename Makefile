@@ -45,4 +45,4 @@ run: setup
 	$(PY) -m helpers run --inventory $(INVENTORY)
 
 bench: setup
-	$(PY) -m helpers bench --inventory $(INVENTORY)
+	$(PY) -m helpers bench --inventory $(INVENTORY) $(BENCH_ARGS)
