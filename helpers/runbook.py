@@ -306,6 +306,9 @@ def main_job(
     if kubeconfig.exists():
         print(f"admin kubeconfig: {kubeconfig}")
         print(f"  kubectl --kubeconfig {kubeconfig} get nodes")
+        fetched = sorted(paths.cache_dir().glob("downloads/dl.k8s.io/release/*/bin/linux/amd64/kubectl"))
+        if fetched:
+            print(f"  (no kubectl? the one 04-masters fetched from the mirror: {fetched[-1]})")
     else:
         print(f"no admin kubeconfig yet ({kubeconfig}): 04-masters writes it")
     if missing:
