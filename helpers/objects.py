@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 
 from helpers.errors import HostError
+from helpers.pod_network import parse_nslookup
 from helpers.report import Report
 
 NAMESPACE = "kj-demo"
@@ -595,18 +596,6 @@ def pods_per_node(pods: Iterable, nodes: Iterable[str] = ()) -> dict[str, int]:
 def spread_ok(counts: dict[str, int], max_skew: int = 1) -> bool:
     """Whether the largest and smallest per-node counts differ by at most ``max_skew``."""
     return bool(counts) and max(counts.values()) - min(counts.values()) <= max_skew
-
-
-def parse_nslookup(output: str) -> list[str]:
-    """Addresses from busybox ``nslookup`` output (the ``Address`` lines after ``Name:``), sorted."""
-    found, after_name = [], False
-    for line in output.splitlines():
-        line = line.strip()
-        if line.startswith("Name:"):
-            after_name = True
-        elif after_name and line.startswith("Address"):
-            found.append(line.split(":", 1)[1].strip().split()[0])
-    return sorted(set(found))
 
 
 def exec_status(status: str) -> int:

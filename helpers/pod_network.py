@@ -202,7 +202,7 @@ def check_dns(inv) -> dict[str, str]:
     results = {}
     for name in (f"kubernetes.default.svc.{domain}", f"{SERVICE}.{NAMESPACE}.svc.{domain}"):
         code, out = pod_exec(inv, "client", ["nslookup", name])
-        addresses = _nslookup_addresses(out)
+        addresses = parse_nslookup(out)
         results[f"nslookup {name}"] = ", ".join(addresses) if code == 0 and addresses else f"error: {out}"
     results[f"dial http://{SERVICE}.{NAMESPACE}:{HTTP_PORT} from a pod"] = dial_from_pod(
         inv, netexec_pod(workers(inv)[0].name), f"{SERVICE}.{NAMESPACE}")
@@ -235,8 +235,8 @@ def dial_from_pod(inv, pod: str, host: str) -> str:
     return responses[0] if responses else f"error: {answer.get('errors') or answer}"
 
 
-def _nslookup_addresses(output: str) -> list[str]:
-    """Addresses from busybox ``nslookup`` output (the lines after ``Name:``)."""
+def parse_nslookup(output: str) -> list[str]:
+    """Addresses from busybox ``nslookup`` output (the ``Address`` lines after ``Name:``), sorted."""
     found, after_name = [], False
     for line in output.splitlines():
         line = line.strip()
@@ -244,7 +244,7 @@ def _nslookup_addresses(output: str) -> list[str]:
             after_name = True
         elif after_name and line.startswith("Address"):
             found.append(line.split(":", 1)[1].strip().split()[0])
-    return found
+    return sorted(set(found))
 
 
 def nodeport(inv) -> int:

@@ -262,7 +262,7 @@ def test_probe_pods_one_per_worker(inv):
 def test_nslookup_parse():
     out = ("Server:\t\t10.96.0.10\nAddress:\t10.96.0.10:53\n\n"
            "Name:\tkubernetes.default.svc.kube.demo\nAddress: 10.96.0.1\n")
-    assert pod_network._nslookup_addresses(out) == ["10.96.0.1"]
+    assert pod_network.parse_nslookup(out) == ["10.96.0.1"]
 
 
 # --- node certificates (real cryptography, temporary cluster directory) -----------------
