@@ -15,10 +15,12 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from helpers.errors import HostError
 from helpers.pod_network import parse_nslookup
 from helpers.report import Report
+from helpers.waiting import WaitTimeout, poll_until, shorten
 
 NAMESPACE = "kj-demo"
 MANAGED = {"app.kubernetes.io/managed-by": "kubernetes-journey", "app.kubernetes.io/part-of": "kj-demo"}
@@ -233,6 +235,19 @@ def config_pod(busybox: str, policy: str) -> dict:
 # --------------------------------------------------------------------------- client side
 
 
+@dataclass
+class Deletion:
+    """How long the demo's clean-up took: the namespace (and all in it), then the PersistentVolume."""
+
+    namespace_seconds: float
+    volume_seconds: float
+
+    @property
+    def seconds(self) -> float:
+        """Both together."""
+        return self.namespace_seconds + self.volume_seconds
+
+
 class Demo:
     """The connection and images the demo uses: one admin API client for the whole notebook.
 
@@ -269,7 +284,7 @@ class Demo:
         every event; the watch is re-opened (re-listing on ``410 Gone``) until the deadline.
 
         Raises:
-            HostError: not reached within ``timeout``; names ``what`` and each pod's state.
+            WaitTimeout: not reached within ``timeout``; names ``what`` and each pod's state.
         """
         from kubernetes import watch  # noqa: PLC0415
         from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
@@ -287,7 +302,7 @@ class Demo:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 states = "; ".join(f"{n}: {pod_state(p)}" for n, p in sorted(pods.items())) or "no pods"
-                raise HostError(f"{namespace}/{selector}", what, f"not reached after {timeout:.0f}s ({states})")
+                raise WaitTimeout(f"{namespace}/{selector}", what, timeout, shorten(states, 600))
             w = watch.Watch()
             try:
                 for event in w.stream(self.core.list_namespaced_pod, namespace, label_selector=selector,
@@ -347,9 +362,9 @@ class Demo:
                 return samples
             if time.monotonic() - t0 > timeout:
                 st = dep.status
-                raise HostError(f"Deployment/{NAMESPACE}/{name}", "roll out",
-                                f"not rolled out after {timeout:.0f}s: want {dep.spec.replicas}, "
-                                f"updated {st.updated_replicas}, ready {st.ready_replicas}, total {st.replicas}")
+                raise WaitTimeout(f"Deployment/{NAMESPACE}/{name}", "the rollout", time.monotonic() - t0,
+                                  f"want {dep.spec.replicas}, updated {st.updated_replicas}, "
+                                  f"ready {st.ready_replicas}, total {st.replicas}")
             time.sleep(interval)
 
     def scale(self, replicas: int, name: str = APP) -> int:
@@ -375,12 +390,10 @@ class Demo:
                 raise
             pv = None
         if pv is not None and pv.status.phase in ("Released", "Failed"):
+            from helpers.kube_wait import wait_deleted  # noqa: PLC0415
+
             self.core.delete_persistent_volume(PV_NAME)
-            deadline = time.monotonic() + 60
-            while self.core.list_persistent_volume(field_selector=f"metadata.name={PV_NAME}").items:
-                if time.monotonic() > deadline:
-                    raise HostError(f"PersistentVolume/{PV_NAME}", "recreate", "old volume not gone after 60s")
-                time.sleep(0.5)
+            wait_deleted(self.core.list_persistent_volume, PV_NAME, kind="PersistentVolume", timeout=60.0)
         report = self.apply([persistent_volume_manifest(node), persistent_volume_claim_manifest()],
                             "PersistentVolume and claim")
         self.wait_pvc_bound()
@@ -388,15 +401,10 @@ class Demo:
 
     def wait_pvc_bound(self, name: str = "demo-data", timeout: float = 60.0):
         """Poll the claim until the PV controller has bound it; return it."""
-        deadline = time.monotonic() + timeout
-        while True:
-            pvc = self.core.read_namespaced_persistent_volume_claim(name, NAMESPACE)
-            if pvc.status.phase == "Bound":
-                return pvc
-            if time.monotonic() > deadline:
-                raise HostError(f"PersistentVolumeClaim/{NAMESPACE}/{name}", "bind",
-                                f"still {pvc.status.phase} after {timeout:.0f}s")
-            time.sleep(1)
+        return poll_until(lambda: self.core.read_namespaced_persistent_volume_claim(name, NAMESPACE),
+                          lambda pvc: pvc.status.phase == "Bound", what=f"claim {name} Bound",
+                          where=f"PersistentVolumeClaim/{NAMESPACE}/{name}", timeout=timeout, interval=1.0,
+                          describe=lambda pvc: f"phase {pvc.status.phase}").value
 
     def delete_pod(self, name: str, timeout: float = 60.0) -> bool:
         """Delete pod ``name`` and wait until it is gone; ``False`` when there was none."""
@@ -412,39 +420,38 @@ class Demo:
                        f"pod {name} deleted", timeout)
         return True
 
-    def delete_namespace(self, timeout: float = 180.0) -> float:
-        """Delete the demo Namespace (and the cluster-scoped PV) and watch until both are gone.
+    def delete_namespace(self, timeout: float = 180.0) -> Deletion:
+        """Delete the demo Namespace, then the cluster-scoped PV, and wait until each is gone.
+
+        Both deletions are requests that finalizers carry out: the namespace controller
+        empties the namespace before its ``kubernetes`` finalizer lets it go, and
+        ``kubernetes.io/pv-protection`` holds the PV until no claim uses it. Each is watched
+        until the API server reports it deleted.
 
         Returns:
-            Seconds the namespace took to disappear (its finalizer deletes every object in it).
+            :class:`Deletion`: seconds each took.
+
+        Raises:
+            WaitTimeout: one of them still exists at the deadline (with its phase and finalizers).
         """
-        from kubernetes import watch  # noqa: PLC0415
         from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
 
-        t0 = time.monotonic()
+        from helpers.kube_wait import wait_deleted  # noqa: PLC0415
+
         try:
             self.core.delete_namespace(NAMESPACE)
         except ApiException as err:
             if err.status != 404:
                 raise
-        field = f"metadata.name={NAMESPACE}"
-        while self.core.list_namespace(field_selector=field).items:
-            remaining = timeout - (time.monotonic() - t0)
-            if remaining <= 0:
-                raise HostError(f"Namespace/{NAMESPACE}", "delete", f"still present after {timeout:.0f}s")
-            w = watch.Watch()
-            for event in w.stream(self.core.list_namespace, field_selector=field,
-                                  timeout_seconds=max(1, int(min(remaining, 30)))):
-                if event["type"] == "DELETED":
-                    w.stop()
-                    break
-        seconds = time.monotonic() - t0
+        ns_seconds = wait_deleted(self.core.list_namespace, NAMESPACE, kind="Namespace", timeout=timeout)
         try:
             self.core.delete_persistent_volume(PV_NAME)
         except ApiException as err:
             if err.status != 404:
                 raise
-        return seconds
+        pv_seconds = wait_deleted(self.core.list_persistent_volume, PV_NAME, kind="PersistentVolume",
+                                  timeout=60.0)
+        return Deletion(ns_seconds, pv_seconds)
 
     # ---- looking
 
