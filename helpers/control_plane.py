@@ -34,6 +34,7 @@ from helpers.kubeconfig import KubeconfigSpec, ensure_kubeconfig
 from helpers.remote import Change, render_template
 from helpers.report import Report, Result
 from helpers.tables import Table
+from helpers.waiting import WaitTimeout, poll_until, settle
 
 KUBE_DIR = "/etc/kubernetes"
 PKI_DIR = f"{KUBE_DIR}/pki"
@@ -298,17 +299,22 @@ def _probe_health(h, component: str) -> tuple[bool, str]:
     return code == "200", code or res.stderr.strip()[-200:]
 
 
-def _wait_healthy(h, component: str, timeout: float = 120.0) -> float:
-    start = time.monotonic()
-    last = ""
-    while time.monotonic() - start < timeout:
-        ok, last = _probe_health(h, component)
-        if ok:
-            return time.monotonic() - start
-        time.sleep(1.0)
-    logs = h.run(f"journalctl -u {component} -n 25 --no-pager", check=False).stdout
-    raise HostError(h.name, f"start {component}",
-                    f"not healthy at {HEALTH_URLS[component]} after {timeout:.0f}s (last answer: {last})\n{logs}")
+def _wait_healthy(h, component: str, timeout: float = 120.0, step: str = "") -> float:
+    """Poll the component's health endpoint on the master until it answers 200; return the seconds waited.
+
+    Raises:
+        HostError: not healthy at the deadline; names the URL, the last answer and the
+            unit's journal tail.
+    """
+    try:
+        return poll_until(lambda: _probe_health(h, component), lambda r: r[0], what=f"{component} healthy",
+                          where=h.name, timeout=timeout, interval=1.0,
+                          describe=lambda r: f"answer {r[1]}").seconds
+    except WaitTimeout as err:
+        logs = h.run(f"journalctl -u {component} -n 25 --no-pager", check=False).stdout
+        raise HostError(h.name, step or f"start {component}",
+                        f"not healthy at {HEALTH_URLS[component]} after {timeout:.0f}s "
+                        f"(last {err.last})\n{logs}") from err
 
 
 def ensure_component(fleet, component: str) -> Report:
@@ -337,9 +343,8 @@ def ensure_component(fleet, component: str) -> Report:
         active = _unit_active(h, component)
         if active and stamp == digest:
             ensure = ensure_service(h, component)  # enabled and active: nothing to do
-            ok, code = _probe_health(h, component)
-            if not ok:
-                raise HostError(h.name, f"check {component}", f"running but unhealthy ({code})")
+            # running with the right inputs: healthy now, or soon (just booted, restarted by hand)
+            _wait_healthy(h, component, timeout=30.0, step=f"check {component}")
             if written or ensure.changed:  # e.g. a file mode put right: no restart needed
                 fixed = [c.detail for c in written] + ([ensure.detail] if ensure.changed else [])
                 return Change(True, "; ".join(fixed) + " (inputs unchanged, not restarted)")
@@ -465,17 +470,33 @@ def check_apiservers(inv) -> Table:
     return Table(["master", "address", "status", "readyz", "version"], rows, "API servers, each on its own address")
 
 
-def check_leases(inv) -> Table:
-    """Holder of the controller-manager and scheduler Leases (kube-system) and when renewed."""
+def check_leases(inv, within: float = 60.0) -> Table:
+    """Holder of the controller-manager and scheduler Leases (kube-system) and when renewed.
+
+    Reads again (for up to ``within`` seconds) while a Lease does not exist yet or has no
+    holder: right after the components (re)started, an election may be under way.
+    A missing Lease shows as a row with holder ``""`` and renewed ``"missing"``.
+    """
     from kubernetes import client  # noqa: PLC0415
+    from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
 
     coord = client.CoordinationV1Api(api_client(inv))
-    rows = []
-    for name in ("kube-controller-manager", "kube-scheduler"):
-        lease = coord.read_namespaced_lease(name, "kube-system")
-        spec = lease.spec
-        rows.append([name, spec.holder_identity or "", spec.lease_duration_seconds,
-                     str(spec.renew_time), spec.lease_transitions])
+
+    def read() -> list[list]:
+        rows = []
+        for name in ("kube-controller-manager", "kube-scheduler"):
+            try:
+                spec = coord.read_namespaced_lease(name, "kube-system").spec
+            except ApiException as err:
+                if err.status != 404:
+                    raise
+                rows.append([name, "", None, "missing", None])
+                continue
+            rows.append([name, spec.holder_identity or "", spec.lease_duration_seconds,
+                         str(spec.renew_time), spec.lease_transitions])
+        return rows
+
+    rows = settle(read, lambda rs: all(r[1] for r in rs), within=within, interval=1.0).value
     return Table(["lease", "holder", "duration (s)", "renewed", "transitions"], rows, "leader election")
 
 

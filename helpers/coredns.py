@@ -47,11 +47,32 @@ def manifests(inv) -> list[dict]:
     })
 
 
-def ensure_coredns(inv) -> Report:
-    """Apply the CoreDNS objects (server-side apply; a re-run changes nothing)."""
-    from helpers.kube_apply import api_client, apply_objects  # noqa: PLC0415
+def ensure_coredns(inv, timeout: float = 180.0) -> Report:
+    """Apply the CoreDNS objects (server-side apply; a re-run changes nothing), then wait for the rollout.
 
-    return apply_objects(api_client(inv), manifests(inv), "CoreDNS")
+    A changed Corefile changes the pod template's checksum annotation, so the Deployment
+    rolls its pods; the step returns once every replica runs the new template and is
+    Ready, so the DNS checks that follow do not ask a pod that is going away.
+
+    Raises:
+        StepFailed: an object was not applied, or the rollout did not complete within
+            ``timeout`` (the row names the replica counts last seen).
+    """
+    from kubernetes import client  # noqa: PLC0415
+
+    from helpers.kube_apply import api_client, apply_objects  # noqa: PLC0415
+    from helpers.kube_wait import wait_rolled_out  # noqa: PLC0415
+    from helpers.report import Result  # noqa: PLC0415
+    from helpers.waiting import WaitTimeout  # noqa: PLC0415
+
+    api = api_client(inv)
+    report = apply_objects(api, manifests(inv), "CoreDNS")
+    try:
+        wait_rolled_out(client.AppsV1Api(api), "kube-system", "coredns", timeout)
+    except WaitTimeout as err:
+        key = "Deployment/kube-system/coredns rollout"
+        report.results[key] = Result(key, "failed", str(err), error=err)
+    return report.raise_for_failures()
 
 
 def check_coredns(inv) -> dict[str, str]:

@@ -32,6 +32,7 @@ from helpers import pki
 from helpers.errors import CommandFailed, HostError, StepFailed
 from helpers.report import Report, Result
 from helpers.tables import Table
+from helpers.waiting import WaitTimeout, poll_until, settle
 
 USER = "etcd"
 BIN_DIR = "/usr/local/bin"
@@ -424,15 +425,18 @@ def etcdctl(args: str, endpoints_: str | None = None, cert: bool = True, timeout
 
 
 def _wait_local_healthy(h, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
+    """Poll the member on ``h`` (``etcdctl endpoint health``) until it answers healthy.
+
+    Raises:
+        CommandFailed: not healthy after ``seconds``; names the wait and etcdctl's last output.
+    """
+    try:
+        poll_until(lambda: h.run(etcdctl("endpoint health"), check=False), lambda r: r.ok,
+                   what="etcd healthy", where=h.name, timeout=seconds, interval=1.0)
+    except WaitTimeout:
         res = h.run(etcdctl("endpoint health"), check=False)
-        if res.ok:
-            return
-        if time.monotonic() > deadline:
-            raise CommandFailed(h.name, "wait for etcd to become healthy", etcdctl("endpoint health"),
-                                res.exit_code, res.stdout + res.stderr)
-        time.sleep(1)
+        raise CommandFailed(h.name, f"wait {seconds:.0f}s for etcd to become healthy", etcdctl("endpoint health"),
+                            res.exit_code, res.stdout + res.stderr) from None
 
 
 def ensure_etcd_running(fleet) -> Report:
@@ -487,8 +491,13 @@ def _json(text: str) -> Any:
         return None
 
 
-def check_etcd_health(fleet) -> Table:
+def check_etcd_health(fleet, within: float = 0.0) -> Table:
     """Ask every member's health over TLS with etcdctl from a master.
+
+    Args:
+        fleet: the fleet (the check runs etcdctl on a master).
+        within: ask again for up to this many seconds while a member is unhealthy (after a
+            rolling restart, a member may still be catching up); 0 asks once.
 
     Returns:
         A table: member, endpoint, health (``healthy`` / ``UNHEALTHY``), took, error.
@@ -496,10 +505,14 @@ def check_etcd_health(fleet) -> Table:
     """
     inv, h = _checker(fleet)
     hosts = members(inv)
-    res = h.run(etcdctl("endpoint health -w json", endpoints(hosts)), check=False, timeout=60)
-    return Table(["member", "endpoint", "health", "took", "error"],
-                 parse_health(res.stdout, res.stderr, hosts),
-                 title=f"etcd endpoint health (etcdctl on {h.name})")
+
+    def ask() -> Table:
+        res = h.run(etcdctl("endpoint health -w json", endpoints(hosts)), check=False, timeout=60)
+        return Table(["member", "endpoint", "health", "took", "error"],
+                     parse_health(res.stdout, res.stderr, hosts),
+                     title=f"etcd endpoint health (etcdctl on {h.name})")
+
+    return settle(ask, lambda t: not health_problems(t), within=within).value
 
 
 def parse_health(stdout: str, stderr: str, hosts) -> list[list[Any]]:
@@ -521,20 +534,33 @@ def health_problems(table: Table) -> list[str]:
             for r in table.as_dicts() if r["health"] != "healthy"]
 
 
-def check_etcd_status(fleet) -> Table:
+def status_settled(table: Table) -> bool:
+    """Every member answers, exactly one is the leader, and all agree on the raft term."""
+    rows = table.as_dicts()
+    return (not any(r["leader"] == "unreachable" for r in rows)
+            and sum(r["leader"] == "yes" for r in rows) == 1 and len({r["raft term"] for r in rows}) == 1)
+
+
+def check_etcd_status(fleet, within: float = 0.0) -> Table:
     """Member list and leader: id, name, leader flag, raft term, db size, version.
 
-    Unreachable members appear with empty status columns.
+    Unreachable members appear with empty status columns. With ``within`` > 0 it asks
+    again, for up to that many seconds, until :func:`status_settled` holds (an election
+    after a restart takes a moment); 0 asks once.
     """
     inv, h = _checker(fleet)
     hosts = members(inv)
-    status = _json(h.run(etcdctl("endpoint status -w json", endpoints(hosts)), check=False,
-                         timeout=60).stdout) or []
-    mlist = _json(h.run(etcdctl("member list -w json", endpoints(hosts)), check=False,
-                        timeout=60).stdout) or {}
-    return Table(["member", "id", "leader", "raft term", "raft index", "db size", "version"],
-                 parse_status(status, mlist, hosts),
-                 title=f"etcd members and leader (etcdctl on {h.name})")
+
+    def ask() -> Table:
+        status = _json(h.run(etcdctl("endpoint status -w json", endpoints(hosts)), check=False,
+                             timeout=60).stdout) or []
+        mlist = _json(h.run(etcdctl("member list -w json", endpoints(hosts)), check=False,
+                            timeout=60).stdout) or {}
+        return Table(["member", "id", "leader", "raft term", "raft index", "db size", "version"],
+                     parse_status(status, mlist, hosts),
+                     title=f"etcd members and leader (etcdctl on {h.name})")
+
+    return settle(ask, status_settled, within=within).value
 
 
 def parse_status(status: Any, member_list: Any, hosts) -> list[list[Any]]:

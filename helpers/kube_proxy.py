@@ -81,20 +81,29 @@ def ensure_kube_proxy(fleet) -> Report:
     return fleet.step("kube-proxy", apply, hosts=[h.name for h in node_hosts(inv)])
 
 
-def check_nodeport(inv, port: int, path: str = "/hostname", timeout: float = 5.0) -> dict[str, str]:
+def check_nodeport(inv, port: int, path: str = "/hostname", timeout: float = 5.0,
+                   within: float = 30.0) -> dict[str, str]:
     """GET ``http://<node>:<port><path>`` on every node from the operator's machine.
 
-    No side effects. Returns node name to the answer body, or ``"error: ..."``.
+    No side effects. Asks again (for up to ``within`` seconds) while a node does not
+    answer: a kube-proxy that just restarted needs a moment to write its rules.
+    Returns node name to the answer body, or ``"error: ..."``.
     """
     import requests  # noqa: PLC0415
 
+    from helpers.waiting import settle  # noqa: PLC0415
+
     session = requests.Session()
     session.trust_env = False  # straight to the node, never through a proxy from the environment
-    answers = {}
-    for host in node_hosts(inv):
-        try:
-            resp = session.get(f"http://{host.address}:{port}{path}", timeout=timeout)
-            answers[host.name] = resp.text.strip() if resp.ok else f"error: HTTP {resp.status_code}"
-        except requests.RequestException as err:
-            answers[host.name] = f"error: {type(err).__name__}: {err}"
-    return answers
+
+    def ask() -> dict[str, str]:
+        answers = {}
+        for host in node_hosts(inv):
+            try:
+                resp = session.get(f"http://{host.address}:{port}{path}", timeout=timeout)
+                answers[host.name] = resp.text.strip() if resp.ok else f"error: HTTP {resp.status_code}"
+            except requests.RequestException as err:
+                answers[host.name] = f"error: {type(err).__name__}: {err}"
+        return answers
+
+    return settle(ask, lambda a: not any(v.startswith("error") for v in a.values()), within=within).value

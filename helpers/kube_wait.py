@@ -85,3 +85,43 @@ def wait_deleted(list_fn: Callable, name: str, *, kind: str, namespace: str | No
             version = None              # history expired: list again
         else:
             version = None              # the watch timed out: list again (cheap, and catches a missed event)
+
+
+def rolled_out(dep) -> bool:
+    """Whether a Deployment's status says its rollout is complete (as ``kubectl rollout status``).
+
+    The controller has seen the latest spec, and every replica is updated, ready, and the
+    only one there (no pod of an older ReplicaSet left).
+    """
+    want = dep.spec.replicas
+    st = dep.status
+    return ((st.observed_generation or 0) >= (dep.metadata.generation or 0) and (st.updated_replicas or 0) == want
+            and (st.ready_replicas or 0) == want and (st.available_replicas or 0) == want
+            and (st.replicas or 0) == want)
+
+
+def rollout_state(dep) -> str:
+    """The replica counts of a Deployment, for a timeout message."""
+    st = dep.status
+    return (f"want {dep.spec.replicas}, updated {st.updated_replicas or 0}, ready {st.ready_replicas or 0}, "
+            f"available {st.available_replicas or 0}, total {st.replicas or 0}; generation "
+            f"{dep.metadata.generation}, observed {st.observed_generation}")
+
+
+def wait_rolled_out(apps, namespace: str, name: str, timeout: float = 180.0) -> float:
+    """Poll Deployment ``namespace/name`` until its rollout is complete; return the seconds waited.
+
+    Args:
+        apps: an ``AppsV1Api``.
+        namespace: the Deployment's namespace.
+        name: the Deployment's name.
+        timeout: the deadline in seconds.
+
+    Raises:
+        WaitTimeout: not rolled out at the deadline, with the replica counts last seen.
+    """
+    from helpers.waiting import poll_until  # noqa: PLC0415
+
+    return poll_until(lambda: apps.read_namespaced_deployment(name, namespace), rolled_out,
+                      what=f"Deployment {name} rolled out", where=f"Deployment/{namespace}/{name}",
+                      timeout=timeout, interval=1.0, describe=rollout_state).seconds

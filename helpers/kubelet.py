@@ -25,6 +25,7 @@ from helpers.node_pki import kubelet_client_name, kubelet_serving_name, node_hos
 from helpers.remote import Change, render_template
 from helpers.report import Report, Result
 from helpers.tables import Table
+from helpers.waiting import WaitTimeout, poll_until
 
 BINARY = "/usr/local/bin/kubelet"
 KUBELET_DIR = "/var/lib/kubelet"
@@ -144,9 +145,15 @@ def ensure_kubelet(fleet) -> Report:
             ensure_file(h, UNIT, render_unit(host.name, str(host.address)), mode=0o644),
         ]
         inputs = Change.merge(*changes)
+        # the host's own clock just before a (re)start: wait_nodes_ready then waits for a
+        # Ready condition the *new* kubelet posted, not the one its predecessor left behind
+        host_time = float(h.run("date +%s.%N").stdout.strip())
         service = restart_if(h, "kubelet", inputs.changed)
         merged = Change.merge(inputs, service)
-        return Change(merged.changed, merged.detail or f"up to date ({facts.cgroup_driver} cgroup driver)")
+        detail = merged.detail or f"up to date ({facts.cgroup_driver} cgroup driver)"
+        if service.changed:
+            return Result(host.name, "changed", detail, data={"started_at": host_time})
+        return Change(merged.changed, detail)
 
     return fleet.step("kubelet", apply, hosts=[h.name for h in node_hosts(inv)])
 
@@ -203,8 +210,10 @@ def ensure_node_roles(inv, timeout: float = 180.0) -> Report:
                 node = core.read_node(host.name)
             except ApiException as err:
                 if err.status != 404 or time.monotonic() > deadline:
-                    error = HostError(host.name, "label node", f"node not registered after {timeout:.0f}s "
-                                      f"(is the kubelet running? journalctl -u kubelet): {err.reason}")
+                    cause = (f"node not registered after {timeout:.0f}s (is the kubelet running? "
+                             f"journalctl -u kubelet)" if err.status == 404 else
+                             f"reading the node failed: HTTP {err.status} {err.reason}")
+                    error = HostError(host.name, "label node", cause)
                     results[host.name] = Result(host.name, "failed", str(error), error=error)
                     break
                 time.sleep(2)
@@ -275,26 +284,76 @@ def check_master_taints(inv) -> dict[str, bool]:
     }
 
 
-def wait_nodes_ready(inv, timeout: float = 240.0) -> Report:
-    """Wait until every node reports Ready; one report row per node with how long it took."""
+def started_kubelets(report: Report | None) -> dict[str, float]:
+    """Node name to the host time just before its kubelet (re)started, from :func:`ensure_kubelet`'s report."""
+    if report is None:
+        return {}
+    return {name: r.data["started_at"] for name, r in report.results.items()
+            if isinstance(r.data, dict) and "started_at" in r.data}
+
+
+def _fresh_ready(node, since: float | None) -> tuple[bool, str]:
+    """Ready, and (when ``since`` is given) posted by a kubelet that started after ``since``.
+
+    After a restart the API server still holds the Ready condition the old kubelet posted:
+    it stays ``True`` until the node monitor's grace period runs out, so reading it says
+    nothing about the new kubelet. A kubelet posts its node status when it starts; the
+    condition's heartbeat (whole seconds) at or after ``since`` is that post.
+    """
+    ready, why = _ready_condition(node)
+    if not ready or since is None:
+        return ready, why
+    beat = next((c.last_heartbeat_time for c in node.status.conditions or [] if c.type == "Ready"), None)
+    if beat is None or beat.timestamp() < int(since):
+        seen = f"{beat:%H:%M:%S}" if beat else "none"
+        return False, f"Ready posted before the kubelet restarted (last heartbeat {seen})"
+    return True, "Ready"
+
+
+def wait_nodes_ready(inv, timeout: float = 240.0, restarted: Report | None = None) -> Report:
+    """Wait until every node reports Ready; one report row per node with how long it took.
+
+    Args:
+        inv: the inventory.
+        timeout: the deadline for all nodes together.
+        restarted: :func:`ensure_kubelet`'s report of this run; a node whose kubelet it
+            (re)started counts only once the new kubelet has posted its status.
+    """
+    from kubernetes import client  # noqa: PLC0415
+
+    from helpers.kube_apply import api_client  # noqa: PLC0415
+
+    core = client.CoreV1Api(api_client(inv))
+    since = started_kubelets(restarted)
     start = time.monotonic()
     first_ready: dict[str, float] = {}
-    state: dict[str, str] = {}
-    while True:
-        state = check_nodes_ready(inv)
-        for name, status in state.items():
-            if status == "Ready" and name not in first_ready:
-                first_ready[name] = time.monotonic() - start
-        if all(s == "Ready" for s in state.values()) or time.monotonic() - start > timeout:
-            break
-        time.sleep(2)
+
+    def probe() -> dict[str, str]:
+        nodes = {n.metadata.name: n for n in core.list_node().items}
+        state = {}
+        for host in node_hosts(inv):
+            node = nodes.get(host.name)
+            if node is None:
+                state[host.name] = "not registered"
+                continue
+            ready, why = _fresh_ready(node, since.get(host.name))
+            state[host.name] = "Ready" if ready else f"NotReady: {why}"
+            if ready and host.name not in first_ready:
+                first_ready[host.name] = time.monotonic() - start
+        return state
+
+    try:
+        state = poll_until(probe, lambda st: all(s == "Ready" for s in st.values()), what="every node Ready",
+                           where=inv.cluster.name, timeout=timeout, interval=2.0).value
+    except WaitTimeout:
+        state = probe()
     results = {}
     for name, status in state.items():
         if status == "Ready":
             took = first_ready[name]
             results[name] = Result(name, "ok", "Ready" if took < 1 else f"Ready after {took:.0f}s", took)
         else:
-            err = HostError(name, "become Ready", f"{status} after {timeout:.0f}s")
+            err = WaitTimeout(name, "node Ready", time.monotonic() - start, status)
             results[name] = Result(name, "failed", str(err), time.monotonic() - start, error=err)
     return Report("nodes Ready", results).raise_for_failures()
 

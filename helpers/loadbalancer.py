@@ -32,6 +32,7 @@ from typing import Any
 
 from helpers.facts import STATS_PORT
 from helpers.topology import API_PORT, api_fqdn
+from helpers.waiting import WaitTimeout, settle
 
 HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
 KEEPALIVED_CFG = "/etc/keepalived/keepalived.conf"
@@ -239,7 +240,11 @@ def ensure_keepalived(fleet: Any) -> Any:
 
     report = fleet.step("keepalived holding the VIP", run, hosts="lb")
     if report.changed:  # let the election settle: the primary preempts within a few seconds
-        wait_for_holder(fleet)
+        primary = inv.hosts_with("lb")[0].name
+        holders = wait_for_holder(fleet, primary)
+        if not (holders.get(primary) and sum(holders.values()) == 1):
+            raise WaitTimeout(f"VIP {inv.network.vip}", f"{primary} alone holding the VIP", 20.0,
+                              _holders_text(holders))
     return report
 
 
@@ -256,14 +261,15 @@ def check_vip_holders(fleet: Any) -> dict[str, bool]:
     return {h.name: _holds(h, inv.network.vip) for h in fleet.hosts("lb")}
 
 
+def _holders_text(holders: dict[str, bool]) -> str:
+    held = [n for n, v in holders.items() if v]
+    return f"held by {', '.join(held)}" if held else "held by nobody"
+
+
 def wait_for_single_holder(fleet: Any, timeout: float = 15.0) -> dict[str, bool]:
     """Poll until exactly one lb holds the VIP (or ``timeout`` passes); return the last answer."""
-    deadline = time.monotonic() + timeout
-    while True:
-        holders = check_vip_holders(fleet)
-        if sum(holders.values()) == 1 or time.monotonic() > deadline:
-            return holders
-        time.sleep(0.2)
+    return settle(lambda: check_vip_holders(fleet), lambda h: sum(h.values()) == 1,
+                  within=timeout, interval=0.2).value
 
 
 def wait_for_holder(fleet: Any, name: str | None = None, timeout: float = 20.0) -> dict[str, bool]:
@@ -273,12 +279,13 @@ def wait_for_holder(fleet: Any, name: str | None = None, timeout: float = 20.0) 
     primary's master-down timer runs out and it preempts; this waits for that.
     """
     name = name or _inv(fleet).hosts_with("lb")[0].name
-    deadline = time.monotonic() + timeout
-    while True:
-        holders = check_vip_holders(fleet)
-        if (holders.get(name) and sum(holders.values()) == 1) or time.monotonic() > deadline:
-            return holders
-        time.sleep(0.2)
+    return settle(lambda: check_vip_holders(fleet), lambda h: bool(h.get(name)) and sum(h.values()) == 1,
+                  within=timeout, interval=0.2).value
+
+
+def wait_for_tcp(address: Any, port: int = API_PORT, timeout: float = 10.0) -> tuple[bool, str]:
+    """Poll :func:`check_tcp` until a connection opens or ``timeout`` passes; return the last answer."""
+    return settle(lambda: check_tcp(address, port), lambda r: r[0], within=timeout, interval=0.2).value
 
 
 def check_tcp(address: Any, port: int = API_PORT, timeout: float = 1.0) -> tuple[bool, str]:
@@ -356,12 +363,7 @@ def wait_for_sessions(inv: Any, host: Any, above: int, timeout: float = 5.0) -> 
     HAProxy updates the counter once it has handled a connection, which can be a moment
     after the client's socket closed; returns the last value seen when ``timeout`` passes.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        now = frontend_sessions(inv, host)
-        if now > above or time.monotonic() >= deadline:
-            return now
-        time.sleep(0.2)
+    return settle(lambda: frontend_sessions(inv, host), lambda n: n > above, within=timeout, interval=0.2).value
 
 
 # ----------------------------------------------------------------------------- failover

@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from helpers.errors import HostError
+from helpers.kube_wait import rolled_out  # noqa: F401 - part of this module's API (06 uses it)
 from helpers.pod_network import parse_nslookup
 from helpers.report import Report
-from helpers.waiting import WaitTimeout, poll_until, shorten
+from helpers.waiting import WaitTimeout, poll_until, settle, shorten
 
 NAMESPACE = "kj-demo"
 MANAGED = {"app.kubernetes.io/managed-by": "kubernetes-journey", "app.kubernetes.io/part-of": "kj-demo"}
@@ -378,7 +379,8 @@ class Demo:
         """Apply the demo PV (on ``node``) and its claim; wait until the claim is bound.
 
         A PV left ``Released`` by an earlier run (its claim was deleted, policy Retain) still
-        names the old claim and would never bind again: it is deleted and recreated. The
+        names the old claim and would never bind again: it is deleted and recreated (so is
+        one an interrupted run left being deleted), waiting until it is gone. The
         data under its ``hostPath`` stays on the node either way.
         """
         from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
@@ -389,7 +391,7 @@ class Demo:
             if err.status != 404:
                 raise
             pv = None
-        if pv is not None and pv.status.phase in ("Released", "Failed"):
+        if pv is not None and (pv.metadata.deletion_timestamp or pv.status.phase in ("Released", "Failed")):
             from helpers.kube_wait import wait_deleted  # noqa: PLC0415
 
             self.core.delete_persistent_volume(PV_NAME)
@@ -542,10 +544,53 @@ class Demo:
                   'echo "$r"; done')
         return [line.strip() for line in self.run_checked(pod, ["sh", "-c", script]).splitlines() if line.strip()]
 
-    def nslookup(self, pod: str, name: str) -> list[str]:
-        """The addresses busybox ``nslookup`` in ``pod`` returns for ``name`` (empty when none)."""
-        code, out = self.exec(pod, ["nslookup", name])
-        return parse_nslookup(out) if code == 0 else []
+    def nslookup(self, pod: str, name: str, expect: Iterable[str] | None = None, within: float = 30.0) -> list[str]:
+        """The addresses busybox ``nslookup`` in ``pod`` returns for ``name`` (empty when none), sorted.
+
+        With ``expect``, asks again for up to ``within`` seconds until the answer is exactly
+        those addresses (CoreDNS learns a new Service or endpoint from its watch a moment
+        after the API server stored it), then returns the last answer either way.
+        """
+        def ask() -> list[str]:
+            code, out = self.exec(pod, ["nslookup", name])
+            return parse_nslookup(out) if code == 0 else []
+
+        if expect is None:
+            return ask()
+        want = sorted(expect)
+        return settle(ask, lambda got: got == want, within=within).value
+
+    def wait_endpoints(self, service: str, timeout: float = 60.0) -> list[str]:
+        """Wait until the EndpointSlices of ``service`` list exactly the Ready pods its selector picks.
+
+        The EndpointSlice controller writes a pod's address after the pod turned Ready (and
+        removes it when the pod goes); kube-proxy and CoreDNS follow the slices. Checks that
+        send traffic to a Service wait here first, instead of racing that chain.
+
+        Returns:
+            The Ready addresses, sorted.
+
+        Raises:
+            WaitTimeout: they still differ at the deadline; names both lists as last seen.
+        """
+        from kubernetes import client  # noqa: PLC0415
+
+        svc = self.core.read_namespaced_service(service, NAMESPACE)
+        selector = ",".join(f"{k}={v}" for k, v in (svc.spec.selector or {}).items())
+        discovery = client.DiscoveryV1Api(self.api)
+
+        def probe() -> tuple[list[str], list[str]]:
+            pods = sorted(p.status.pod_ip for p in self.pods(selector)
+                          if is_ready(p) and not p.metadata.deletion_timestamp)
+            slices = discovery.list_namespaced_endpoint_slice(
+                NAMESPACE, label_selector=f"kubernetes.io/service-name={service}").items
+            ready = sorted(a for sl in slices for e in sl.endpoints or []
+                           if e.conditions is None or e.conditions.ready is not False for a in e.addresses)
+            return pods, ready
+
+        return poll_until(probe, lambda v: bool(v[0]) and v[0] == v[1], what=f"endpoints of {service} = its Ready pods",
+                          where=f"Service/{NAMESPACE}/{service}", timeout=timeout,
+                          describe=lambda v: f"Ready pods {v[0]}, endpoints {v[1]}").value[1]
 
 
 def http_from_here(address: str, port: int, count: int, timeout: float = 3.0) -> list[str]:
@@ -578,19 +623,6 @@ def pod_state(pod) -> str:
     reasons = [s.state.waiting.reason for s in pod.status.container_statuses or []
                if s.state and s.state.waiting and s.state.waiting.reason]
     return f"{pod.status.phase} on {node}" + (f" ({', '.join(reasons)})" if reasons else "")
-
-
-def rolled_out(dep) -> bool:
-    """Whether a Deployment's status says its rollout is complete (as ``kubectl rollout status``).
-
-    The controller has seen the latest spec, and every replica is updated, ready, and the
-    only one there (no pod of an older ReplicaSet left).
-    """
-    want = dep.spec.replicas
-    st = dep.status
-    return ((st.observed_generation or 0) >= (dep.metadata.generation or 0) and (st.updated_replicas or 0) == want
-            and (st.ready_replicas or 0) == want and (st.available_replicas or 0) == want
-            and (st.replicas or 0) == want)
 
 
 def pods_per_node(pods: Iterable, nodes: Iterable[str] = ()) -> dict[str, int]:

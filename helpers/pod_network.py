@@ -14,10 +14,8 @@ The ``check_*`` functions only read and ask: they change nothing in the cluster.
 
 from __future__ import annotations
 
-import time
-
-from helpers.errors import HostError
 from helpers.report import Report, Result
+from helpers.waiting import WaitTimeout, settle
 
 NAMESPACE = "kj-verify"
 SERVICE = "netexec"
@@ -98,16 +96,25 @@ def ensure_probe_workloads(inv, timeout: float = 180.0) -> Report:
     api = api_client(inv)
     report = apply_objects(api, manifests(inv), "probe workloads")
     core = client.CoreV1Api(api)
-    deadline = time.monotonic() + timeout
-    while True:
-        pods = core.list_namespaced_pod(NAMESPACE).items
-        waiting = {p.metadata.name: _pod_state(p) for p in pods if _pod_state(p) != "Ready"}
-        if not waiting or time.monotonic() > deadline:
-            break
-        time.sleep(2)
-    for name, state in waiting.items():
+    expected = {p["metadata"]["name"] for p in manifests(inv) if p["kind"] == "Pod"}
+
+    def waiting() -> dict[str, str]:
+        pods = {p.metadata.name: p for p in core.list_namespaced_pod(NAMESPACE).items}
+        state = {}
+        for name in sorted(expected):
+            pod = pods.get(name)
+            if pod is None:
+                state[name] = "not created yet"
+            elif pod.metadata.deletion_timestamp:
+                state[name] = "terminating (an older pod of that name)"
+            elif _pod_state(pod) != "Ready":
+                state[name] = _pod_state(pod)
+        return state
+
+    left = settle(waiting, lambda st: not st, within=timeout, interval=2.0).value
+    for name, state in left.items():
         key = f"Pod/{NAMESPACE}/{name}"
-        err = HostError(key, "start probe pod", f"not Ready after {timeout:.0f}s: {state}")
+        err = WaitTimeout(key, "probe pod Ready", timeout, state)
         report.results[key] = Result(key, "failed", str(err), error=err)
     return report.raise_for_failures()
 
@@ -170,22 +177,33 @@ def probe_pods(inv) -> dict[str, dict]:
     return {p.metadata.name: {"node": p.spec.node_name, "ip": p.status.pod_ip} for p in pods}
 
 
-def check_pod_to_pod(inv) -> dict[str, str]:
+def all_answered(answers: dict[str, str]) -> bool:
+    """No answer of a check is an ``error: ...``."""
+    return bool(answers) and not any(a.startswith("error") for a in answers.values())
+
+
+def check_pod_to_pod(inv, within: float = 30.0) -> dict[str, str]:
     """From the client pod, fetch ``/hostname`` from every netexec pod by pod IP.
+
+    Asks again (for up to ``within`` seconds) while a pod does not answer: right after
+    flanneld restarted, a route may take a moment to come back.
 
     Returns:
         ``"<pod> on <node> (<ip>)"`` to the answer (the pod's own name when it worked)
         or ``"error: ..."``. Pods on other workers than the client's are reached across
         the VXLAN overlay.
     """
-    answers = {}
-    for name, pod in sorted(probe_pods(inv).items()):
-        code, out = http_get_from_client(inv, pod["ip"])
-        answers[f"{name} on {pod['node']} ({pod['ip']})"] = out if code == 0 else f"error: exit {code}: {out}"
-    return answers
+    def ask() -> dict[str, str]:
+        answers = {}
+        for name, pod in sorted(probe_pods(inv).items()):
+            code, out = http_get_from_client(inv, pod["ip"])
+            answers[f"{name} on {pod['node']} ({pod['ip']})"] = out if code == 0 else f"error: exit {code}: {out}"
+        return answers
+
+    return settle(ask, all_answered, within=within).value
 
 
-def check_dns(inv) -> dict[str, str]:
+def check_dns(inv, within: float = 30.0) -> dict[str, str]:
     """Resolve names from the client pod through CoreDNS.
 
     Checks ``kubernetes.default`` and the probe Service by full name (``nslookup`` in the
@@ -193,20 +211,27 @@ def check_dns(inv) -> dict[str, str]:
     netexec pod on the first worker is asked (through the API server's pod proxy) to
     dial ``http://netexec.kj-verify:8080/hostname`` and report who answered.
 
+    Asks again (for up to ``within`` seconds) while a name does not resolve: CoreDNS
+    may still be rolling out its new pods after a configuration change.
+
     Returns:
         Query to the address or answer it got, or ``"error: ..."``.
     """
     from helpers.k8s_pki import cluster_domain  # noqa: PLC0415
 
     domain = cluster_domain(inv)
-    results = {}
-    for name in (f"kubernetes.default.svc.{domain}", f"{SERVICE}.{NAMESPACE}.svc.{domain}"):
-        code, out = pod_exec(inv, "client", ["nslookup", name])
-        addresses = parse_nslookup(out)
-        results[f"nslookup {name}"] = ", ".join(addresses) if code == 0 and addresses else f"error: {out}"
-    results[f"dial http://{SERVICE}.{NAMESPACE}:{HTTP_PORT} from a pod"] = dial_from_pod(
-        inv, netexec_pod(workers(inv)[0].name), f"{SERVICE}.{NAMESPACE}")
-    return results
+
+    def ask() -> dict[str, str]:
+        results = {}
+        for name in (f"kubernetes.default.svc.{domain}", f"{SERVICE}.{NAMESPACE}.svc.{domain}"):
+            code, out = pod_exec(inv, "client", ["nslookup", name])
+            addresses = parse_nslookup(out)
+            results[f"nslookup {name}"] = ", ".join(addresses) if code == 0 and addresses else f"error: {out}"
+        results[f"dial http://{SERVICE}.{NAMESPACE}:{HTTP_PORT} from a pod"] = dial_from_pod(
+            inv, netexec_pod(workers(inv)[0].name), f"{SERVICE}.{NAMESPACE}")
+        return results
+
+    return settle(ask, all_answered, within=within).value
 
 
 def dial_from_pod(inv, pod: str, host: str) -> str:

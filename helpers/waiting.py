@@ -87,3 +87,22 @@ def poll_until(probe: Callable[[], T], done: Callable[[T], bool], *, what: str, 
         if elapsed >= timeout:
             raise WaitTimeout(where, what, elapsed, shorten(last))
         time.sleep(min(interval, max(0.0, timeout - elapsed)))
+
+
+def settle(probe: Callable[[], T], done: Callable[[T], bool], *, within: float, interval: float = 1.0) -> Waited[T]:
+    """Like :func:`poll_until`, but return the last value at the deadline instead of raising.
+
+    For verification checks: give the cluster ``within`` seconds to agree (a new
+    EndpointSlice reaching kube-proxy and CoreDNS, a restarted kubelet posting its
+    status), then let the caller judge — and show — what it saw last. ``within=0``
+    probes once.
+    """
+    t0 = time.monotonic()
+    probes = 0
+    while True:
+        probes += 1
+        value = probe()
+        elapsed = time.monotonic() - t0
+        if done(value) or elapsed >= within:
+            return Waited(value, elapsed, probes)
+        time.sleep(min(interval, max(0.0, within - elapsed)))
