@@ -122,9 +122,9 @@ def ensure_containerd(fleet) -> Report:
     """Install containerd, runc and the CNI plugins on every node and configure containerd.
 
     The cgroup driver is chosen per node from its facts; containerd is restarted only
-    when its configuration changed (a re-run restarts nothing).
+    when its configuration changed since it last started (a re-run restarts nothing).
     """
-    from helpers.remote import ensure_directory, ensure_file, ensure_packages, ensure_service  # noqa: PLC0415
+    from helpers.remote import ensure_directory, ensure_file, ensure_packages, ensure_unit_current  # noqa: PLC0415
 
     inv = fleet.inventory
 
@@ -138,14 +138,14 @@ def ensure_containerd(fleet) -> Report:
         except ValueError as err:
             raise HostError(h.name, "configure containerd", str(err)) from None
         changes = [ensure_directory(h, "/etc/containerd"), ensure_directory(h, CNI_CONF_DIR)]
-        config = ensure_file(h, CONFIG_PATH, text, mode=0o644)
-        changes.append(config)
+        changes.append(ensure_file(h, CONFIG_PATH, text, mode=0o644))
+        inputs = [CONFIG_PATH]
         if settings.registry_mirror:
             for registry in MIRRORED_REGISTRIES:
-                changes.append(ensure_file(h, f"/etc/containerd/certs.d/{registry}/hosts.toml",
-                                           render_hosts_toml(registry, settings.registry_mirror)))
-        hosts_changed = any(c.changed for c in changes[3:])
-        service = ensure_service(h, "containerd", restart=config.changed or hosts_changed)
+                path = f"/etc/containerd/certs.d/{registry}/hosts.toml"
+                changes.append(ensure_file(h, path, render_hosts_toml(registry, settings.registry_mirror)))
+                inputs.append(path)
+        service = ensure_unit_current(h, "containerd", inputs)
         merged = Change.merge(installed, *changes, service)
         driver = f"containerd {version}, {settings.cgroup_driver} cgroup driver"
         return Change(merged.changed, f"{merged.detail}; {driver}" if merged.detail else driver)

@@ -16,7 +16,6 @@ Verifications (``check_*``) have no side effects and look from the outside.
 
 from __future__ import annotations
 
-import hashlib
 import socket
 import ssl
 import subprocess
@@ -40,7 +39,6 @@ KUBE_DIR = "/etc/kubernetes"
 PKI_DIR = f"{KUBE_DIR}/pki"
 CONFIG_DIR = f"{KUBE_DIR}/config"
 BIN_DIR = "/usr/local/bin"
-STAMP_DIR = "/var/lib/kubernetes-journey/applied"
 API_PORT = 6443
 COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 #: where each component answers its health check on its master (loopback)
@@ -191,15 +189,6 @@ def component_files(inv, host, component: str) -> list[RemoteFile]:
     raise ValueError(f"unknown control-plane component {component!r}")
 
 
-def inputs_digest(files: list[RemoteFile], binary_sha256: str) -> str:
-    """sha256 over a component's binary digest and every file's path, mode and content."""
-    h = hashlib.sha256(binary_sha256.encode())
-    for f in sorted(files, key=lambda f: f.path):
-        h.update(f"\0{f.path}\0{f.mode:o}\0".encode())
-        h.update(f.content)
-    return h.hexdigest()
-
-
 # ------------------------------------------------------------------ local steps
 
 
@@ -278,10 +267,6 @@ def ensure_kubeconfigs(inv) -> Report:
 _restart_locks = {c: threading.Lock() for c in COMPONENTS}
 
 
-def _unit_active(h, unit: str) -> bool:
-    return h.run(f"systemctl is-active {unit}", check=False).stdout.strip() == "active"
-
-
 def _probe_health(h, component: str) -> tuple[bool, str]:
     """Ask ``component`` on ``h`` for its health over loopback (curl, or python3 without it)."""
     url = HEALTH_URLS[component]
@@ -325,42 +310,32 @@ def ensure_component(fleet, component: str) -> Report:
     one master at a time and waiting for health, only when an input changed.
     """
     from helpers import artifacts  # noqa: PLC0415 - imported late: heavy, and only for remote steps
-    from helpers.remote import ensure_binary, ensure_directory, ensure_file, ensure_service
+    from helpers.remote import ensure_binary, ensure_directory, ensure_file, ensure_unit_current
 
     inv = fleet.inventory if hasattr(fleet, "inventory") else fleet.inv
     artifact = artifacts.fetch(inv, component)
 
     def apply(h) -> Change:
         files = component_files(inv, h.host, component)
-        digest = inputs_digest(files, artifact.sha256)
+        binary = f"{BIN_DIR}/{component}"
         changes = [ensure_directory(h, d, mode=m) for d, m in
-                   ((KUBE_DIR, 0o755), (PKI_DIR, 0o700), (CONFIG_DIR, 0o700), (STAMP_DIR, 0o755))]
-        changes.append(ensure_binary(h, f"{BIN_DIR}/{component}", artifact))
+                   ((KUBE_DIR, 0o755), (PKI_DIR, 0o700), (CONFIG_DIR, 0o700))]
+        changes.append(ensure_binary(h, binary, artifact))
         changes += [ensure_file(h, f.path, f.content, mode=f.mode) for f in files]
         written = [c for c in changes if c.changed]
-        stamp_path = f"{STAMP_DIR}/{component}.sha256"
-        stamp = (h.read_file(stamp_path) or b"").decode().strip()
-        active = _unit_active(h, component)
-        if active and stamp == digest:
-            ensure = ensure_service(h, component)  # enabled and active: nothing to do
+        waited: list[float] = []
+        service = ensure_unit_current(h, component, [binary] + [f.path for f in files],
+                                      lock=_restart_locks[component],  # roll: one master at a time
+                                      after_start=lambda: waited.append(_wait_healthy(h, component)))
+        if not service.changed:
             # running with the right inputs: healthy now, or soon (just booted, restarted by hand)
             _wait_healthy(h, component, timeout=30.0, step=f"check {component}")
-            if written or ensure.changed:  # e.g. a file mode put right: no restart needed
-                fixed = [c.detail for c in written] + ([ensure.detail] if ensure.changed else [])
-                return Change(True, "; ".join(fixed) + " (inputs unchanged, not restarted)")
+            if written:  # e.g. a file mode put right: no restart needed
+                return Change(True, "; ".join(c.detail for c in written) + " (inputs unchanged, not restarted)")
             return Change(False, "up to date, running, healthy")
-        if active:
-            with _restart_locks[component]:  # roll: one master at a time
-                ensure_service(h, component, restart=True)
-                waited = _wait_healthy(h, component)
-            action = f"restarted (inputs changed), healthy after {waited:.1f}s"
-        else:
-            ensure_service(h, component)
-            waited = _wait_healthy(h, component)
-            action = f"started, healthy after {waited:.1f}s"
-        ensure_file(h, stamp_path, digest + "\n", mode=0o644)
         what = f"{len(written)} item(s) written; " if written else ""
-        return Change(True, what + action)
+        health = f", healthy after {waited[0]:.1f}s" if waited else ""
+        return Change(True, what + service.detail + health)
 
     return fleet.step(f"{component}", apply, hosts="master")
 

@@ -331,6 +331,76 @@ def ensure_service(h: HostConn, name: str, restart: bool = False, enabled: bool 
     return Change(False, f"{unit} {'enabled and ' if enabled else ''}active")
 
 
+STAMP_DIR = "/var/lib/kubernetes-journey/applied"
+
+
+def inputs_fingerprint(h: HostConn, paths: Iterable[str]) -> str:
+    """sha256 over the sha256 of every input file of a unit, as the files are on the host now.
+
+    A missing file is part of the fingerprint too (``sha256sum`` says so), so removing an
+    input counts as a change.
+    """
+    quoted = " ".join(shlex.quote(_absolute(p)) for p in sorted(set(paths)))
+    out = h.run(f"sha256sum -- {quoted} 2>&1 | sha256sum", check=False).stdout
+    return out.split()[0] if out.strip() else ""
+
+
+def ensure_unit_current(h: HostConn, unit: str, inputs: Iterable[str], *, lock: Any = None,
+                        after_start: Any = None, settle: float = 1.0) -> Change:
+    """The one restart rule: enable and run ``unit``; (re)start it when its inputs differ from its last start.
+
+    The fingerprint of the unit's input files (binary, configuration, certificates, unit
+    file) is recorded on the host after each successful (re)start, in
+    ``/var/lib/kubernetes-journey/applied/<unit>.inputs``. A unit whose recorded
+    fingerprint differs from the files now on disk is restarted, whoever wrote them and
+    whenever: this also heals a run that wrote new files and died before restarting (a
+    rule based on "changed in this run" would leave the old process running for good).
+    A unit that stopped is started again either way.
+
+    Args:
+        h: the host.
+        unit: the systemd unit (``.service`` is implied).
+        inputs: absolute paths of the files the unit reads at start.
+        lock: a lock held around a restart (``threading.Lock``), so a fleet restarts one
+            host at a time where availability needs it (keepalived, etcd, API servers).
+        after_start: called after a start or restart, inside the lock: e.g. wait until
+            the service is healthy before the next host restarts.
+        settle: passed to :func:`ensure_service`.
+    """
+    name = unit.removesuffix(".service")
+    stamp = f"{STAMP_DIR}/{name}.inputs"
+    current = inputs_fingerprint(h, inputs)
+    recorded = (h.read_file(stamp) or b"").decode(errors="replace").strip()
+    if recorded == current:
+        change = ensure_service(h, name, settle=settle)
+        if change.changed and after_start:
+            with lock or _NO_LOCK:
+                after_start()
+        return change
+    active = _unit_props(h, f"{name}.service").get("ActiveState") == "active"
+    with lock or _NO_LOCK:
+        change = ensure_service(h, name, restart=active, settle=settle)
+        if after_start:
+            after_start()
+    ensure_directory(h, STAMP_DIR, mode=0o755)
+    ensure_file(h, stamp, current + "\n", mode=0o644)
+    if not active:
+        return change
+    why = "its inputs changed since it last started" if recorded else "no record of the inputs it started with"
+    return Change(True, f"{name}.service: restarted ({why})")
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_LOCK = _NoLock()
+
+
 def _settled_state(h: HostConn, unit: str, settle: float) -> str:
     """Watch a just-started unit; return "ok" or what went wrong ("is failed", ...)."""
     q = shlex.quote(unit)

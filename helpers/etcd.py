@@ -17,7 +17,6 @@ Checks (no side effects, except the round trip's own key): :func:`check_etcd_hea
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import re
@@ -393,19 +392,9 @@ def bootstrap_state(data: dict[str, bool]) -> str:
     raise StepFailed("check etcd data before starting", {n: HostError(n, "start etcd", cause) for n in empty})
 
 
-_STALE = (
-    '[ "$(systemctl is-active etcd)" = active ] || exit 0; '
-    "start=$(systemctl show --timestamp=unix -p ExecMainStartTimestamp --value etcd | tr -d @); "
-    "newest=$(stat -c %Y {files} 2>/dev/null | sort -n | tail -1); "
-    '[ -n "$start" ] && [ -n "$newest" ] && [ "$newest" -gt "$start" ] && echo stale || true'
-)
-
-
-def _running_is_stale(h) -> bool:
-    files = [UNIT_PATH, f"{BIN_DIR}/etcd"] + [f"{PKI_DIR}/{n}" for n in
-                                               ("ca.crt", "server.crt", "server.key", "peer.crt", "peer.key")]
-    out = h.run(_STALE.replace("{files}", " ".join(files)), check=False).stdout
-    return out.strip() == "stale"
+# what etcd reads at start: a change to any of them restarts the member (one at a time)
+INPUTS = (UNIT_PATH, f"{BIN_DIR}/etcd", *(f"{PKI_DIR}/{n}" for n in
+                                         ("ca.crt", "server.crt", "server.key", "peer.crt", "peer.key")))
 
 
 def etcdctl(args: str, endpoints_: str | None = None, cert: bool = True, timeout: str = "5s") -> str:
@@ -446,23 +435,19 @@ def ensure_etcd_running(fleet) -> Report:
     (every member starts at once: the first ones wait for quorum); all full means the
     cluster exists (``--initial-cluster-*`` are ignored by etcd); a mix is refused
     (see :func:`bootstrap_state`). A running member whose unit, certificates or binary
-    are newer than its process is restarted, one member at a time, each waiting until
-    it is healthy again, so quorum is kept.
+    changed since it last started is restarted (:func:`~helpers.ensure.ensure_unit_current`),
+    one member at a time, each waiting until it is healthy again, so quorum is kept.
     """
-    from helpers.remote import Change, ensure_service
+    from helpers.remote import Change, ensure_unit_current
 
     inv = _inv(fleet)
     state = bootstrap_state(check_etcd_data(fleet))
-    restart_lock = threading.Lock()
+    # a new cluster starts every member at once (the first ones wait for quorum); an
+    # existing one restarts one member at a time, each healthy again before the next
+    restart_lock = threading.Lock() if state != "new" else None
 
     def run(h):
-        stale = _running_is_stale(h)
-        with restart_lock if stale else contextlib.nullcontext():
-            change = ensure_service(h, "etcd", restart=stale)
-            if stale or change.changed:
-                _wait_local_healthy(h)
-        if stale:
-            return Change(True, "restarted: configuration newer than the running member")
+        change = ensure_unit_current(h, "etcd", INPUTS, lock=restart_lock, after_start=lambda: _wait_local_healthy(h))
         if change.changed and state == "new":
             return Change(True, f"bootstrapped new cluster ({change.detail})".replace(" ()", ""))
         return change

@@ -77,11 +77,11 @@ def ensure_flannel(fleet) -> Report:
 
     The CNI plugin binary is extracted from its release tarball on the operator's
     machine and uploaded only when the node's copy differs; flanneld is restarted only
-    when its binary, kubeconfig, net-conf.json or unit changed.
+    when its binary, kubeconfig, net-conf.json or unit changed since it last started.
     """
     from helpers import artifacts  # noqa: PLC0415
-    from helpers.kubelet import node_kubeconfig, restart_if  # noqa: PLC0415
-    from helpers.remote import ensure_binary, ensure_directory, ensure_file  # noqa: PLC0415
+    from helpers.kubelet import node_kubeconfig  # noqa: PLC0415
+    from helpers.remote import ensure_binary, ensure_directory, ensure_file, ensure_unit_current  # noqa: PLC0415
 
     inv = fleet.inventory
     flanneld = artifacts.fetch(inv, "flanneld")
@@ -99,7 +99,7 @@ def ensure_flannel(fleet) -> Report:
             ensure_file(h, UNIT, render_unit(h.name, str(h.address))),
         ]
         inputs = Change.merge(*changes)
-        service = restart_if(h, "flanneld", inputs.changed)
+        service = ensure_unit_current(h, "flanneld", (BINARY, KUBECONFIG, NET_CONF, UNIT))
         cni = [ensure_binary(h, CNI_PLUGIN, plugin), ensure_directory(h, "/etc/cni/net.d"),
                ensure_file(h, CNI_CONF, render_cni_conf())]
         merged = Change.merge(inputs, service, *cni)

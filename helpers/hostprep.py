@@ -325,7 +325,7 @@ def ensure_time_sync(fleet: Any) -> Any:
         ensure_directory,
         ensure_file,
         ensure_packages,
-        ensure_service,
+        ensure_unit_current,
     )
 
     dropin = _template_text("hostprep/chrony-container.conf.j2")
@@ -338,9 +338,8 @@ def ensure_time_sync(fleet: Any) -> Any:
             changes.append(ensure_file(h, CHRONY_DROPIN, dropin, mode=0o644))
         else:
             changes.append(ensure_absent(h, CHRONY_DROPIN))
-        unit_changed = any(c.changed for c in changes)
         changes.append(ensure_packages(h, ["chrony"]))
-        changes.append(ensure_service(h, "chrony", restart=unit_changed))
+        changes.append(ensure_unit_current(h, "chrony", [CHRONY_DROPIN]))
         merged = Change.merge(*changes)
         state = _chrony_state(h)
         mode = "monitor only (-x, container)" if container else "disciplines the clock"

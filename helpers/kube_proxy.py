@@ -56,8 +56,8 @@ def ensure_kube_proxy(fleet) -> Report:
     Restarts it only when its binary, kubeconfig, configuration or unit changed.
     """
     from helpers import artifacts  # noqa: PLC0415
-    from helpers.kubelet import node_kubeconfig, restart_if  # noqa: PLC0415
-    from helpers.remote import ensure_binary, ensure_directory, ensure_file  # noqa: PLC0415
+    from helpers.kubelet import node_kubeconfig  # noqa: PLC0415
+    from helpers.remote import ensure_binary, ensure_directory, ensure_file, ensure_unit_current  # noqa: PLC0415
 
     inv = fleet.inventory
     binary = artifacts.fetch(inv, "kube-proxy")
@@ -73,7 +73,7 @@ def ensure_kube_proxy(fleet) -> Report:
             ensure_file(h, UNIT, render_unit()),
         ]
         inputs = Change.merge(*changes)
-        merged = Change.merge(inputs, restart_if(h, "kube-proxy", inputs.changed))
+        merged = Change.merge(inputs, ensure_unit_current(h, "kube-proxy", (BINARY, KUBECONFIG, CONFIG_FILE, UNIT)))
         per_core, _ = conntrack_setting(facts)
         mode = "iptables" + (", conntrack.maxPerCore 0" if per_core == 0 else "")
         return Change(merged.changed, merged.detail or f"up to date ({mode})")

@@ -33,6 +33,8 @@ PKI = f"{KUBELET_DIR}/pki"
 CONFIG_FILE = f"{KUBELET_DIR}/config.yaml"
 KUBECONFIG = f"{KUBELET_DIR}/kubeconfig"
 UNIT = "/etc/systemd/system/kubelet.service"
+# what the kubelet reads at start: a change to any of them restarts it
+INPUTS = (BINARY, f"{PKI}/ca.crt", f"{PKI}/kubelet.crt", f"{PKI}/kubelet.key", KUBECONFIG, CONFIG_FILE, UNIT)
 CONTROL_PLANE_ROLE = "node-role.kubernetes.io/control-plane"
 WORKER_ROLE = "node-role.kubernetes.io/worker"
 MASTER_TAINT = {"key": CONTROL_PLANE_ROLE, "effect": "NoSchedule"}
@@ -104,24 +106,17 @@ def node_kubeconfig(inv, user: str, cert_name: str) -> str:
     ))
 
 
-def restart_if(h, unit: str, inputs_changed: bool) -> Change:
-    """Enable and start ``unit``; restart it only when it runs and an input changed."""
-    from helpers.remote import ensure_service  # noqa: PLC0415
-
-    return ensure_service(h, unit, restart=inputs_changed)
-
-
 def ensure_kubelet(fleet) -> Report:
     """Install, configure and start the kubelet on every node (masters and workers).
 
     Uploads the binary (only when its sha256 differs), the CA, the serving certificate,
     the kubeconfig (client certificate, API server through the VIP), the
     KubeletConfiguration and the unit; restarts the kubelet only when one of them
-    changed.
+    changed since it last started (:func:`~helpers.ensure.ensure_unit_current`).
     """
     from helpers import artifacts  # noqa: PLC0415
     from helpers.k8s_pki import pki_dir  # noqa: PLC0415
-    from helpers.remote import ensure_binary, ensure_directory, ensure_file  # noqa: PLC0415
+    from helpers.remote import ensure_binary, ensure_directory, ensure_file, ensure_unit_current  # noqa: PLC0415
 
     inv = fleet.inventory
     binary = artifacts.fetch(inv, "kubelet")
@@ -148,7 +143,7 @@ def ensure_kubelet(fleet) -> Report:
         # the host's own clock just before a (re)start: wait_nodes_ready then waits for a
         # Ready condition the *new* kubelet posted, not the one its predecessor left behind
         host_time = float(h.run("date +%s.%N").stdout.strip())
-        service = restart_if(h, "kubelet", inputs.changed)
+        service = ensure_unit_current(h, "kubelet", INPUTS)
         merged = Change.merge(inputs, service)
         detail = merged.detail or f"up to date ({facts.cgroup_driver} cgroup driver)"
         if service.changed:

@@ -24,6 +24,7 @@ import os
 import secrets
 import socket
 import string
+import threading
 import time
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -186,10 +187,17 @@ def _validate(h: Any, command: str, content: str, what: str) -> None:
 
 def ensure_haproxy(fleet: Any) -> Any:
     """Step: HAProxy installed, configured (validated with ``haproxy -c`` first) and running on every lb."""
-    from helpers.remote import Change, ensure_file, ensure_packages, ensure_service, ensure_sysctl
+    from helpers.remote import (
+        Change,
+        ensure_file,
+        ensure_packages,
+        ensure_sysctl,
+        ensure_unit_current,
+    )
 
     inv = _inv(fleet)
     creds, _ = load_credentials(inv)
+    one_at_a_time = threading.Lock()  # never both load balancers restarting at once
 
     def run(h: Any) -> Any:
         changes = [ensure_packages(h, ["haproxy"])]
@@ -201,7 +209,7 @@ def ensure_haproxy(fleet: Any) -> Any:
             _validate(h, "haproxy -c -q -f {path}", content, "haproxy.cfg")
         config = ensure_file(h, HAPROXY_CFG, content, mode=0o640, owner="root", group="haproxy")
         changes.append(config)
-        changes.append(ensure_service(h, "haproxy", restart=config.changed))
+        changes.append(ensure_unit_current(h, "haproxy", [HAPROXY_CFG], lock=one_at_a_time))
         merged = Change.merge(*changes)
         return merged if merged.changed else Change(False, f"{frontend_address(inv, h.host)}:{API_PORT} -> "
                                                     f"{len(inv.hosts_with('master'))} masters, stats on "
@@ -213,10 +221,11 @@ def ensure_haproxy(fleet: Any) -> Any:
 def ensure_keepalived(fleet: Any) -> Any:
     """Step: keepalived installed, configured (validated with ``keepalived -t`` first) and running on every lb."""
     from helpers.errors import HostError
-    from helpers.remote import Change, ensure_file, ensure_packages, ensure_service
+    from helpers.remote import Change, ensure_file, ensure_packages, ensure_unit_current
 
     inv = _inv(fleet)
     creds, _ = load_credentials(inv)
+    one_at_a_time = threading.Lock()  # a restart moves the VIP: never both at once
     if inv.network.vip is None:
         raise HostError("local", "configure keepalived", "the inventory sets no network.vip to hold")
 
@@ -231,7 +240,7 @@ def ensure_keepalived(fleet: Any) -> Any:
             _validate(h, "keepalived -t -f {path}", content, "keepalived.conf")
         config = ensure_file(h, KEEPALIVED_CFG, content, mode=0o600)
         changes.append(config)
-        changes.append(ensure_service(h, "keepalived", restart=config.changed))
+        changes.append(ensure_unit_current(h, "keepalived", [KEEPALIVED_CFG], lock=one_at_a_time))
         merged = Change.merge(*changes)
         if merged.changed:
             return merged

@@ -661,7 +661,7 @@ def _absolute(path: str) -> str:
 
 # --- the idempotent primitives live in helpers.ensure; re-exported here ---------------------
 
-_ENSURE_NAMES = frozenset({"ensure_file", "ensure_template", "ensure_directory", "ensure_absent", "ensure_binary", "ensure_packages", "ensure_service", "read_sysctl", "ensure_sysctl", "kernel_feature_state", "ensure_kernel_feature", "render_template"})
+_ENSURE_NAMES = frozenset({"ensure_file", "ensure_template", "ensure_directory", "ensure_absent", "ensure_binary", "ensure_packages", "ensure_service", "ensure_unit_current", "inputs_fingerprint", "read_sysctl", "ensure_sysctl", "kernel_feature_state", "ensure_kernel_feature", "render_template"})
 
 
 def __getattr__(name: str) -> Any:
