@@ -449,6 +449,74 @@ def measure_failover(fleet: Any, service: str = "keepalived", timeout: float = 3
     return result
 
 
+DRILL_WHEN = ("auto", "always", "never")
+
+
+@dataclass
+class DrillRecord:
+    """The failover drills shown by 02: measured by this run, or the record of the last measurement."""
+
+    drills: list[Failover]
+    measured_at: str           # UTC time of the measurement
+    measured_now: bool         # False: read back from the record of an earlier run
+    why: str                   # why it was measured, or why not
+
+    def __str__(self) -> str:
+        how = "measured now" if self.measured_now else f"recorded at {self.measured_at}"
+        return f"failover drills {how}: {self.why}"
+
+
+def drill_record_path(inv: Any) -> Path:
+    """Where the last failover measurement is kept: ``cluster_dir/loadbalancer/failover.json``."""
+    return inv.cluster_dir / "loadbalancer" / "failover.json"
+
+
+def failover_drills(fleet: Any, when: str = "auto", lb_changed: bool = False,
+                    services: tuple[str, ...] = ("keepalived", "haproxy")) -> DrillRecord:
+    """Run the failover drills when they are due; otherwise return the last measurement.
+
+    A drill takes the VIP away from its holder for real: connections through the VIP
+    break for a second or two. That belongs to a fresh build, a changed load-balancer
+    configuration, or an explicit request, not to every idempotent re-run (a re-run that
+    changes nothing must not interrupt the API). So with ``when="auto"`` the drills run
+    when this run changed HAProxy or keepalived (``lb_changed``) or no measurement is on
+    record; ``"always"`` runs them; ``"never"`` only reads the record.
+
+    Raises:
+        ValueError: ``when`` is not one of :data:`DRILL_WHEN`.
+        ConfigError: ``"never"`` and nothing on record.
+    """
+    import datetime as dt  # noqa: PLC0415
+
+    from helpers.errors import ConfigError  # noqa: PLC0415
+
+    if when not in DRILL_WHEN:
+        raise ValueError(f"failover_drill must be one of {', '.join(DRILL_WHEN)}, not {when!r}")
+    inv = _inv(fleet)
+    path = drill_record_path(inv)
+    saved = json.loads(path.read_text()) if path.exists() else None
+    if when == "always":
+        why = "asked for (failover_drill='always')"
+    elif when == "auto" and saved is None:
+        why = "no earlier measurement on record"
+    elif when == "auto" and lb_changed:
+        why = "this run changed HAProxy or keepalived"
+    elif saved is None:
+        raise ConfigError(f"failover_drill='never' but no measurement is recorded in {path}")
+    else:
+        drills = [Failover(**{**d, "samples": [tuple(x) for x in d["samples"]]}) for d in saved["drills"]]
+        reason = ("nothing changed on the load balancers; set failover_drill='always' (or "
+                  "KJ_FAILOVER_DRILL=always) to measure again" if when == "auto" else "failover_drill='never'")
+        return DrillRecord(drills, saved["measured_at"], False, reason)
+    drills = [measure_failover(fleet, service) for service in services]
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"measured_at": stamp, "drills": [asdict(d) for d in drills]}, indent=1))
+    tmp.replace(path)
+    return DrillRecord(drills, stamp, True, why)
+
+
 def failover_table(drills: list[Failover]) -> Any:
     """Return one row per drill: what stopped, where the VIP went, how long each move took."""
     from helpers.tables import Table

@@ -11,11 +11,13 @@ commands run inside pods through the exec API (``kubernetes.stream``), as ``kube
 from __future__ import annotations
 
 import base64
+import json
 import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from helpers.errors import HostError
 from helpers.kube_wait import rolled_out  # noqa: F401 - part of this module's API (06 uses it)
@@ -236,6 +238,53 @@ def config_pod(busybox: str, policy: str) -> dict:
 # --------------------------------------------------------------------------- client side
 
 
+class DemoRecord:
+    """What the demonstrations of 06 measured, kept in the cluster directory between runs.
+
+    The demo's objects stay in the cluster after a run (like 05's probe workloads), so a
+    re-run changes nothing. The demonstrations that *are* changes — scaling, the rolling
+    update and the rollback, writing data into the volume — run when the demo is built
+    (or when asked) and record what they saw here; a re-run shows the record, says when
+    it was taken, and checks the live objects against it. The file is
+    ``cluster_dir/objects/demo.json``; deleting the demo namespace deletes it too.
+    """
+
+    def __init__(self, inv):
+        self.path = inv.cluster_dir / "objects" / "demo.json"
+        try:
+            self.data = json.loads(self.path.read_text()) if self.path.exists() else {}
+        except ValueError:
+            self.data = {}                  # a damaged record is a missing one: the demo runs again
+
+    def has(self, key: str) -> bool:
+        """Whether ``key`` was recorded."""
+        return key in self.data
+
+    def get(self, key: str) -> Any:
+        """The recorded value of ``key``."""
+        return self.data[key]["value"]
+
+    def when(self, key: str) -> str:
+        """When ``key`` was recorded (UTC)."""
+        return self.data[key]["at"]
+
+    def put(self, key: str, value: Any) -> Any:
+        """Record ``value`` under ``key`` now (written at once, atomically); return it."""
+        import datetime as dt  # noqa: PLC0415
+
+        self.data[key] = {"at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), "value": value}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=1, default=str))
+        tmp.replace(self.path)
+        return value
+
+    def clear(self) -> None:
+        """Forget everything (the demo namespace was deleted)."""
+        self.data = {}
+        self.path.unlink(missing_ok=True)
+
+
 @dataclass
 class Deletion:
     """How long the demo's clean-up took: the namespace (and all in it), then the PersistentVolume."""
@@ -268,6 +317,21 @@ class Demo:
         self.policy = pull_policy(inv)
         self.busybox = _image("busybox")
         self.agnhost = _image("agnhost")
+
+    def exists(self, kind: str, name: str) -> bool:
+        """Whether the demo object ``kind`` (``deployment``, ``pod``, ``namespace``) named ``name`` exists now."""
+        from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+
+        read = {"deployment": lambda: self.apps.read_namespaced_deployment(name, NAMESPACE),
+                "pod": lambda: self.core.read_namespaced_pod(name, NAMESPACE),
+                "namespace": lambda: self.core.read_namespace(name)}[kind]
+        try:
+            read()
+        except ApiException as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
 
     def apply(self, docs: dict | Iterable[dict], title: str) -> Report:
         """Server-side apply ``docs`` (one or several); ``changed`` rows are creates/updates."""
@@ -453,6 +517,7 @@ class Demo:
                 raise
         pv_seconds = wait_deleted(self.core.list_persistent_volume, PV_NAME, kind="PersistentVolume",
                                   timeout=60.0)
+        DemoRecord(self.inv).clear()        # what was measured on those objects is gone with them
         return Deletion(ns_seconds, pv_seconds)
 
     # ---- looking
