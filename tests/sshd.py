@@ -96,7 +96,7 @@ class SSHD:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait()
+                self.proc.wait(timeout=10)  # raises, naming sshd, if even SIGKILL does not end it
         self.proc = None
 
 

@@ -29,6 +29,7 @@ from helpers.build import images
 from helpers.build.cli import build_all, select, units
 from helpers.build.kubernetes import staging_modules, staging_version
 from helpers.errors import BuildError, ChecksumMismatch, ConfigError
+from helpers.waiting import poll_until
 
 VERSIONS = artifacts.load_versions()
 
@@ -509,16 +510,22 @@ def containerd(tmp_path):
         f'[grpc]\n  address = "{sock}"\n[ttrpc]\n  address = "{sock}.ttrpc"\n'
         f'[debug]\n  address = "{base}/debug.sock"\n'
     )
-    log = open(base / "containerd.log", "w")
+    logfile = base / "containerd.log"
+    log = open(logfile, "w")
     proc = subprocess.Popen(
         ["containerd", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT
     )
+
+    def socket_made() -> bool:
+        assert proc.poll() is None, f"containerd exited {proc.returncode}:\n{logfile.read_text()}"
+        return sock.exists()
+
+    def log_tail(_) -> str:
+        return "no socket yet; containerd.log ends: " + " | ".join(logfile.read_text().splitlines()[-3:])
+
     try:
-        deadline = time.monotonic() + 20
-        while not sock.exists():
-            assert proc.poll() is None, (base / "containerd.log").read_text()
-            assert time.monotonic() < deadline, "containerd did not create its socket"
-            time.sleep(0.2)
+        poll_until(socket_made, bool, what=f"containerd socket {sock}", where="localhost",
+                   timeout=20, interval=0.2, describe=log_tail)
         yield sock
     finally:
         proc.terminate()
@@ -526,7 +533,7 @@ def containerd(tmp_path):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait()
+            proc.wait(timeout=10)
         log.close()
         subprocess.run(["umount", "-R", str(base / "root")], capture_output=True)
         subprocess.run(["rm", "-rf", str(base)], check=False)

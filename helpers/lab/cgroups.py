@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
+from helpers.errors import LabError
 from helpers.lab.plan import CGROUP_PARENT
+from helpers.waiting import WaitTimeout, poll_until
 
 _CPUSET_FILES = ("cpuset.cpus", "cpuset.mems")
 
@@ -79,40 +80,83 @@ def kill_all(lab: str, machine: str | None = None, timeout: float = 15.0) -> int
     """SIGKILL every process left in the lab's (or one machine's) subtree; return how many.
 
     Only processes inside cgroups the lab created are signalled.
+
+    Raises:
+        LabError: processes still live after ``timeout`` seconds; names them.
     """
     trees = machine_dirs(lab, machine) if machine else lab_dirs(lab)
+    scope = f"machine {machine} of lab {lab}" if machine else f"lab {lab}"
     killed: set[int] = set()
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def kill_survivors() -> set[int]:
+        # each probe signals what it finds; the wait ends when a probe finds nothing
         pids = set().union(*(procs_in(t) for t in trees)) if trees else set()
-        if not pids:
-            return len(killed)
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"processes {sorted(pids)} survive in cgroups of lab {lab}")
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
                 killed.add(pid)
             except ProcessLookupError:
                 pass
-        time.sleep(0.1)
+        return pids
+
+    try:
+        poll_until(kill_survivors, lambda pids: not pids,
+                   what=f"every process in the cgroups of {scope} to end after SIGKILL",
+                   where="the lab host", timeout=timeout, interval=0.1,
+                   describe=lambda pids: f"{len(pids)} survivor(s): {describe_pids(pids)}")
+    except WaitTimeout as err:
+        raise LabError(str(err)) from err
+    return len(killed)
+
+
+def describe_pids(pids: set[int]) -> str:
+    """``pid (command, state X)`` for each PID, for error messages."""
+    parts = []
+    for pid in sorted(pids):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            parts.append(f"{pid} (gone)")
+            continue
+        comm = stat[stat.find("(") + 1 : stat.rfind(")")]
+        state = stat.rpartition(")")[2].split()[0]
+        parts.append(f"{pid} ({comm}, state {state})")
+    return ", ".join(parts)
+
+
+RMDIR_WAIT = 5.0
+"""Seconds ``remove_tree`` retries a busy cgroup (freed just after its last process exits)."""
 
 
 def remove_tree(tree: Path) -> None:
-    """Remove a cgroup directory and its descendants, deepest first (must hold no process)."""
+    """Remove a cgroup directory and its descendants, deepest first (must hold no process).
+
+    Raises:
+        LabError: a directory stays busy for :data:`RMDIR_WAIT` seconds; names it and the
+            last error.
+    """
     if not tree.is_dir():
         return
     for dirpath, _dirs, _files in sorted(os.walk(tree), key=lambda w: -len(Path(w[0]).parts)):
-        for attempt in range(50):
-            try:
-                os.rmdir(dirpath)
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                if attempt == 49:
-                    raise
-                time.sleep(0.1)
+        try:
+            poll_until(lambda d=dirpath: _rmdir(d), bool, what=f"cgroup {dirpath} removed",
+                       where="the lab host", timeout=RMDIR_WAIT, interval=0.1, tolerate=(OSError,))
+        except WaitTimeout as err:
+            left = procs_in(Path(dirpath))
+            inside = f"; processes still inside: {describe_pids(left)}" if left else ""
+            raise LabError(
+                f"failed to remove cgroup {dirpath}: rmdir kept failing for {err.seconds:.0f}s; "
+                f"last error: {err.last}{inside}"
+            ) from err
+
+
+def _rmdir(path: str) -> bool:
+    """``rmdir``; True when the directory is gone (already gone counts); other errors propagate."""
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+    return True
 
 
 def remove_machine(lab: str, machine: str) -> None:

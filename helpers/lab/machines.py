@@ -25,8 +25,11 @@ from helpers.lab.files import mounts, render, write_file
 from helpers.lab.network import NETNS_DIR
 from helpers.lab.plan import LabPlan, MachinePlan
 from helpers.lab.state import LabState, record
+from helpers.waiting import WaitTimeout, poll_until
 
 SSH_PORT = 22
+UMOUNT_WAIT = 5.0
+"""Seconds ``stop`` retries unmounting a machine's root (released just after its last process)."""
 
 
 def proc_key(m: MachinePlan) -> str:
@@ -195,12 +198,21 @@ def stop(m: MachinePlan, state: LabState, timeout: float = 20.0) -> list[str]:
     state.procs.pop(proc_key(m), None)
     state.save()
     if str(m.root) in mounts():
-        for attempt in range(50):
-            if subprocess.run(["umount", str(m.root)], capture_output=True).returncode == 0:
-                break
-            if attempt == 49:
-                raise LabError(f"failed to unmount the root of {m.name} at {m.root} (busy)")
-            time.sleep(0.1)
+        def umount() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(["umount", str(m.root)], capture_output=True, text=True)
+
+        def said(res: subprocess.CompletedProcess[str]) -> str:
+            return f"umount exited {res.returncode}: {res.stderr.strip() or '(no message)'}"
+
+        try:
+            poll_until(umount, lambda res: res.returncode == 0,
+                       what=f"the root of {m.name} at {m.root} unmounted", where="the lab host",
+                       timeout=UMOUNT_WAIT, interval=0.1, describe=said)
+        except WaitTimeout as err:
+            raise LabError(
+                f"failed to unmount the root of {m.name} at {m.root}: still mounted after "
+                f"{err.seconds:.0f}s of retries; last error: {err.last}"
+            ) from err
         done.append(f"unmounted {m.root}")
     cgroups.remove_machine(m.lab, m.name)
     return done

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 APT_PORT = 3142
 MIRROR_PORT = 8080
 DNS_PORT = 53
+READY_WAIT = 15.0
+"""Seconds a freshly started service has to pass its readiness check."""
 
 
 @dataclass
@@ -179,15 +181,30 @@ def ensure_service(plan: LabPlan, state: LabState, svc: Service) -> str:
     state.procs[svc.name] = record(proc.pid, svc.argv)
     state.config[svc.name] = digest
     state.save()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + READY_WAIT
     while not _is_ready(plan, svc):
-        if proc.poll() is not None or time.monotonic() > deadline:
+        code = proc.poll()
+        if code is not None or time.monotonic() > deadline:
+            why = (
+                f"it exited with code {code} before {_ready_probe(plan, svc)} succeeded"
+                if code is not None
+                else f"{_ready_probe(plan, svc)} did not succeed within {READY_WAIT:.0f}s"
+            )
             tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-10:])
             raise LabError(
-                f"failed to start {svc.name} of lab {plan.name} (log {logfile}):\n{tail}"
+                f"failed to start {svc.name} of lab {plan.name}: {why} (log {logfile}):\n{tail}"
             )
         time.sleep(0.05)
     return f"{svc.name}: {'restarted' if restarted else 'started'} (pid {proc.pid})"
+
+
+def _ready_probe(plan: LabPlan, svc: Service) -> str:
+    """The readiness check of ``svc`` in words, for error messages."""
+    kind, port = svc.ready
+    if kind == "tcp":
+        return f"a TCP connection to {plan.gateway}:{port}"
+    name = plan.machines[0].fqdn if plan.machines else "(no machine)"
+    return f"a DNS answer for {name} from {plan.gateway}:{DNS_PORT}"
 
 
 def _is_ready(plan: LabPlan, svc: Service) -> bool:

@@ -21,8 +21,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from helpers.errors import LabError
 from helpers.lab.files import write_file
 from helpers.lab.plan import run_root
+from helpers.waiting import WaitTimeout, poll_until
+
+KILL_WAIT = 10.0
+"""Seconds a process may take to vanish after SIGKILL (longer means it hangs in the kernel)."""
 
 
 @dataclass
@@ -38,7 +43,12 @@ class ProcRecord:
         return proc_start_time(self.pid) == self.start
 
     def stop(self, timeout: float = 10.0) -> bool:
-        """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL; return True if it was running."""
+        """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL; return True if it was running.
+
+        Raises:
+            LabError: the process still runs :data:`KILL_WAIT` seconds after SIGKILL
+                (stuck in the kernel); names the PID, the program and its last state.
+        """
         if not self.alive():
             return False
         _signal(self.pid, signal.SIGTERM)
@@ -49,8 +59,15 @@ class ProcRecord:
             time.sleep(0.05)
         if self.alive():
             _signal(self.pid, signal.SIGKILL)
-            while self.alive():
-                time.sleep(0.05)
+            program = self.argv[0] if self.argv else "?"
+            try:
+                poll_until(self.alive, lambda alive: not alive,
+                           what=f"process {self.pid} ({program}) to exit after SIGKILL "
+                                f"(SIGTERM {timeout:.0f}s before)",
+                           where="the lab host", timeout=KILL_WAIT, interval=0.05,
+                           describe=lambda _: f"still running, state {proc_state(self.pid)}")
+            except WaitTimeout as err:
+                raise LabError(str(err)) from err
         return True
 
 
@@ -71,6 +88,15 @@ def proc_start_time(pid: int) -> int | None:
     if fields[0] == "Z":
         return None
     return int(fields[19])
+
+
+def proc_state(pid: int) -> str:
+    """The kernel's state letter of ``pid`` (``D`` = uninterruptible sleep), or ``gone``."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return "gone"
+    return stat.rpartition(")")[2].split()[0]
 
 
 def record(pid: int, argv: list[str]) -> ProcRecord:

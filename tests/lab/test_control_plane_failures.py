@@ -176,7 +176,10 @@ def test_bad_cert_on_a_live_master_is_caught_and_repaired(inv, fleet):
         others = {k: v for k, v in problems.items() if k != victim.name}
         assert not any(others.values()), f"only {victim.name} was broken: {others}"
     finally:
-        report = cp.ensure_apiserver(fleet)
+        report = cp.ensure_apiserver(fleet)  # waits for loopback health on the victim only
+        # HAProxy takes the restarted victim back only after passing checks; later tests
+        # (and modules) expect every master UP behind the VIP.
+        cp.wait_for_api(inv)
     assert report[victim.name].status == "changed", str(report)
     assert all(r.status == "ok" for name, r in report.results.items() if name != victim.name), str(
         report

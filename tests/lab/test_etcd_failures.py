@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from helpers import artifacts, etcd
 from helpers.errors import ChecksumMismatch, JourneyError, StepFailed
 from helpers.inventory import load_inventory
 from helpers.paths import REPO
+from helpers.waiting import poll_until
 
 pytestmark = pytest.mark.lab
 
@@ -145,34 +145,58 @@ class _FleetFor:
 def test_stopped_member_is_named_by_the_health_check(inv, cluster):
     fleet = cluster
     victim = etcd.members(inv)[-1]
+    others = [m.name for m in etcd.members(inv) if m.name != victim.name]
+    quorum = len(etcd.members(inv)) >= 3  # quorum kept: the others still elect one leader
     assert not etcd.health_problems(etcd.check_etcd_health(fleet)), (
         "cluster unhealthy before the test"
     )
     h = fleet.hosts(victim.name)[0]
     h.run("systemctl stop etcd")
     try:
-        health = etcd.check_etcd_health(fleet)
+        # The victim may have been the leader: the others need an election before they agree.
+        def probe():
+            return etcd.check_etcd_health(fleet), etcd.check_etcd_status(fleet).as_dicts()
+
+        def settled(seen) -> bool:
+            health, status = seen
+            rows = {r["member"]: r for r in health.as_dicts()}
+            leaders = [r["leader"] for r in status]
+            return (
+                rows[victim.name]["health"] == "UNHEALTHY"
+                and all(rows[n]["health"] == "healthy" for n in others)
+                and [r["leader"] for r in status if r["member"] == victim.name] == ["unreachable"]
+                and (not quorum or leaders.count("yes") == 1)
+            )
+
+        def seen_text(seen) -> str:
+            health, status = seen
+            problems = "; ".join(etcd.health_problems(health)) or "every member healthy"
+            leaders = ", ".join(f"{r['member']}={r['leader']}" for r in status)
+            return f"{problems}; leader flags: {leaders}"
+
+        health, status = poll_until(
+            probe, settled, where=etcd.checker_host(inv).name, timeout=15, interval=1,
+            what=f"{victim.name} unreachable and exactly one leader among {', '.join(others)}",
+            describe=seen_text,
+        ).value
         rows = {r["member"]: r for r in health.as_dicts()}
-        assert rows[victim.name]["health"] == "UNHEALTHY"
         assert rows[victim.name]["error"], "the unhealthy row should say why"
-        others = [m.name for m in etcd.members(inv) if m.name != victim.name]
-        assert all(rows[n]["health"] == "healthy" for n in others), str(health)
         problems = etcd.health_problems(health)
         assert (
             len(problems) == 1 and victim.name in problems[0] and str(victim.address) in problems[0]
-        )
-        status = etcd.check_etcd_status(fleet).as_dicts()
-        assert [r["leader"] for r in status if r["member"] == victim.name] == ["unreachable"]
-        if len(etcd.members(inv)) >= 3:  # quorum kept: the others still elect one leader
-            assert [r["leader"] for r in status].count("yes") == 1
+        ), problems
     finally:
         h.run("systemctl start etcd", timeout=180)
     # Back to healthy; the ensure step now has nothing to do.
-    deadline = time.monotonic() + 60
-    while etcd.health_problems(etcd.check_etcd_health(fleet)) and time.monotonic() < deadline:
-        time.sleep(1)
-    assert not etcd.health_problems(etcd.check_etcd_health(fleet))
+    wait_healthy(fleet, inv)
     assert etcd.ensure_etcd_running(fleet).changed == 0
+
+
+def wait_healthy(fleet, inv, timeout: float = 60) -> None:
+    """Poll the members' health until none is unhealthy; the timeout names the last problems."""
+    poll_until(lambda: etcd.health_problems(etcd.check_etcd_health(fleet)), lambda p: not p,
+               what="all etcd members healthy", where=etcd.checker_host(inv).name,
+               timeout=timeout, interval=1, describe="; ".join)
 
 
 def test_member_without_data_is_a_join_and_refused(inv, cluster):
@@ -194,10 +218,7 @@ def test_member_without_data_is_a_join_and_refused(inv, cluster):
     finally:
         h.run(f"mv {saved} {etcd.DATA_DIR}/member")
     assert etcd.ensure_etcd_running(fleet)[victim.name].status == "changed"  # started again
-    deadline = time.monotonic() + 60
-    while etcd.health_problems(etcd.check_etcd_health(fleet)) and time.monotonic() < deadline:
-        time.sleep(1)
-    assert not etcd.health_problems(etcd.check_etcd_health(fleet))
+    wait_healthy(fleet, inv)
 
 
 def test_foreign_ca_is_refused_before_any_write(inv, cluster, tmp_path, monkeypatch):

@@ -24,6 +24,7 @@ from helpers.errors import LabError
 from helpers.lab import cgroups, lab, services
 from helpers.lab.plan import CGROUP_PARENT, load_plan, run_root
 from helpers.lab.state import LabState
+from helpers.waiting import poll_until
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
 
@@ -226,7 +227,9 @@ def test_up_recovers_after_a_crash(small_lab):
     assert len(victims) == 6  # 3 machines + 3 services
     for rec in victims.values():
         os.kill(rec.pid, signal.SIGKILL)
-    time.sleep(0.5)
+    poll_until(lambda: sorted(n for n, rec in victims.items() if rec.alive()), lambda left: not left,
+               what="the SIGKILLed lab processes gone", where="the lab host", timeout=10,
+               interval=0.1, describe=lambda left: f"still running: {', '.join(left)}")
     report = lab.up(plan)
     assert sum(": booted (pid" in c for c in report.changes) == 3, report
     assert (
