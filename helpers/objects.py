@@ -609,6 +609,16 @@ class Demo:
                   'echo "$r"; done')
         return [line.strip() for line in self.run_checked(pod, ["sh", "-c", script]).splitlines() if line.strip()]
 
+    def wait_log(self, pod: str, container: str, lines: Iterable[str], within: float = 30.0) -> list[str]:
+        """Read the container's log (``kubectl logs -c``) until it contains every one of ``lines``; return the last read.
+
+        Returns the log's lines either way after ``within`` seconds: the caller shows what
+        was there and judges.
+        """
+        want = set(lines)
+        return settle(lambda: self.core.read_namespaced_pod_log(pod, NAMESPACE, container=container).splitlines(),
+                      lambda seen: want <= set(seen), within=within).value
+
     def nslookup(self, pod: str, name: str, expect: Iterable[str] | None = None, within: float = 30.0) -> list[str]:
         """The addresses busybox ``nslookup`` in ``pod`` returns for ``name`` (empty when none), sorted.
 

@@ -149,7 +149,7 @@ def test_the_parser_sees_what_the_notebooks_do():
     assert ("helpers.loadbalancer", "wait_for_holder") in uses  # `from helpers import loadbalancer as lb`
     assert ("helpers.objects", "Demo") in uses
     assert ("helpers.objects", "NAMESPACE") in uses
-    assert ("helpers.remote", "Fleet") in uses
+    assert ("helpers.notebook", "start") in uses   # `from helpers import notebook`, then notebook.start(...)
     assert not any(name == "apply" for module, name in uses)  # demo.apply is a method, not checked
 
 
