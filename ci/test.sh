@@ -143,8 +143,8 @@ if run_pytest fast -m "not lab and not build"; then finish fast ok; else finish 
 
 # --- build: artifacts from source, then the build tests ---------------------------------
 begin build
-if ! has_module helpers.build.cli; then
-  finish build "skipped: helpers.build.cli does not exist yet"
+if ! has_module helpers.mirror.cli; then
+  finish build "skipped: helpers.mirror.cli does not exist yet"
 elif run_step "$PY" -m helpers artifacts build && run_pytest build -m build; then
   finish build ok
 else

@@ -16,7 +16,7 @@ from helpers.errors import JourneyError
 COMMAND_MODULES = [
     "helpers.inventory",
     "helpers.lab.cli",
-    "helpers.build.cli",
+    "helpers.mirror.cli",
     "helpers.runbook",
     "helpers.bench",
 ]

@@ -489,7 +489,7 @@ def _build_artifacts(log_path: Path) -> float | None:
     import subprocess
     import sys
 
-    if importlib.util.find_spec("helpers.build.cli") is None:
+    if importlib.util.find_spec("helpers.mirror.cli") is None:
         return None
     started = time.monotonic()
     with log_path.open("w") as log:

@@ -288,8 +288,8 @@ def main_job(
     if inv.lab is None:
         print(f"no lab section in {inventory_path.name}: using your hosts as they are; "
               f"releases come from {inv.sources.release_mirror}")
-    elif not _module_exists("helpers.build.cli"):
-        print("skipped artifacts build: helpers.build is not part of this checkout yet")
+    elif not _module_exists("helpers.mirror.cli"):
+        print("skipped artifacts build: helpers.mirror is not part of this checkout yet")
     else:
         _helpers_command("artifacts", "build", error=BuildError)
     if inv.lab is not None:

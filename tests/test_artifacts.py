@@ -25,10 +25,10 @@ from types import SimpleNamespace
 import pytest
 
 from helpers import artifacts, paths
-from helpers.build import images
-from helpers.build.cli import build_all, select, units
-from helpers.build.kubernetes import staging_modules, staging_version
 from helpers.errors import BuildError, ChecksumMismatch, ConfigError
+from helpers.mirror import images
+from helpers.mirror.cli import build_all, select, units
+from helpers.mirror.kubernetes import staging_modules, staging_version
 from helpers.waiting import poll_until
 
 VERSIONS = artifacts.load_versions()
@@ -223,7 +223,7 @@ def test_fetch_names_missing_file(http_root, tmp_path):
 
 
 def test_extract_binary_from_fetched_tarball(tmp_path):
-    from helpers.build.tarballs import write_tarball
+    from helpers.mirror.tarballs import write_tarball
 
     version = VERSIONS["etcd"]
     top = f"etcd-{version}-linux-amd64"

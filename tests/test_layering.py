@@ -39,7 +39,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "node_facts", "node_pki", "containerd", "kubelet", "kube_proxy", "flannel", "coredns",
         "pod_network", "objects",
     ),
-    "top": ("__main__", "runbook", "bench", "lab", "lab.*", "build", "build.*"),
+    "top": ("__main__", "runbook", "bench", "lab", "lab.*", "mirror", "mirror.*"),
 }
 CHAPTERS = "chapters"
 

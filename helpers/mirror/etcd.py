@@ -10,9 +10,9 @@ version.
 from __future__ import annotations
 
 from helpers.artifacts import release
-from helpers.build import gobuild
-from helpers.build.layout import Output, Unit
-from helpers.build.tarballs import write_tarball
+from helpers.mirror import gobuild
+from helpers.mirror.layout import Output, Unit
+from helpers.mirror.tarballs import write_tarball
 
 MODULES = {
     "etcd": "go.etcd.io/etcd/server/v3",

@@ -13,9 +13,9 @@ import subprocess
 from pathlib import Path
 
 from helpers.artifacts import release
-from helpers.build import images
-from helpers.build.layout import Output, Unit
 from helpers.errors import BuildError
+from helpers.mirror import images
+from helpers.mirror.layout import Output, Unit
 
 PACKAGE = "busybox-static"
 

@@ -12,8 +12,8 @@ import shutil
 import struct
 
 from helpers.artifacts import release
-from helpers.build import gobuild, images
-from helpers.build.layout import Output, Unit
+from helpers.mirror import gobuild, images
+from helpers.mirror.layout import Output, Unit
 
 MODULE = "github.com/coredns/coredns"
 NONROOT = 65532

@@ -15,9 +15,9 @@ import shutil
 from pathlib import Path
 
 from helpers.artifacts import KUBERNETES_BINARIES, release
-from helpers.build import gobuild, images
-from helpers.build.layout import Output, Unit
 from helpers.errors import BuildError
+from helpers.mirror import gobuild, images
+from helpers.mirror.layout import Output, Unit
 
 MODULE = "k8s.io/kubernetes"
 TAGS = "selinux,notest,grpcnotrace"  # as hack/lib/golang.sh builds releases

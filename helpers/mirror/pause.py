@@ -12,9 +12,9 @@ import subprocess
 from pathlib import Path
 
 from helpers.artifacts import release
-from helpers.build import gobuild, images
-from helpers.build.layout import Output, Unit
 from helpers.errors import BuildError
+from helpers.mirror import gobuild, images
+from helpers.mirror.layout import Output, Unit
 
 MODULE = "k8s.io/kubernetes"
 SOURCE = "build/pause/linux/pause.c"

@@ -20,10 +20,10 @@ import shutil
 from pathlib import Path
 
 from helpers.artifacts import release
-from helpers.build import gobuild
-from helpers.build.layout import Output, Unit
-from helpers.build.tarballs import write_tarball
 from helpers.errors import BuildError
+from helpers.mirror import gobuild
+from helpers.mirror.layout import Output, Unit
+from helpers.mirror.tarballs import write_tarball
 
 FLANNEL_MODULE = "github.com/flannel-io/flannel"
 DROPPED_IMPORT = '\t_ "github.com/flannel-io/flannel/pkg/backend/tencentvpc"\n'

@@ -19,15 +19,15 @@ from pathlib import Path
 
 from helpers import paths
 from helpers.artifacts import load_versions
-from helpers.build import gobuild
-from helpers.build.busybox import busybox_unit
-from helpers.build.coredns import coredns_unit
-from helpers.build.etcd import etcd_unit
-from helpers.build.flannel import cni_plugin_unit, flanneld_unit
-from helpers.build.kubernetes import agnhost_unit, kubernetes_unit
-from helpers.build.layout import Unit, build_unit, is_built, publish, write_manifest
-from helpers.build.pause import pause_unit
 from helpers.errors import BuildError, JourneyError
+from helpers.mirror import gobuild
+from helpers.mirror.busybox import busybox_unit
+from helpers.mirror.coredns import coredns_unit
+from helpers.mirror.etcd import etcd_unit
+from helpers.mirror.flannel import cni_plugin_unit, flanneld_unit
+from helpers.mirror.kubernetes import agnhost_unit, kubernetes_unit
+from helpers.mirror.layout import Unit, build_unit, is_built, publish, write_manifest
+from helpers.mirror.pause import pause_unit
 
 log = logging.getLogger(__name__)
 
