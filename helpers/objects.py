@@ -119,8 +119,10 @@ def deployment_manifest(agnhost: str, policy: str, replicas: int, version: int =
     """The ``hostnames`` Deployment: agnhost ``serve-hostname`` spread evenly over the nodes.
 
     ``topologySpreadConstraints`` keeps the per-node pod counts within one of each other
-    (tainted masters are not counted: ``nodeTaintsPolicy: Honor``); the rolling update
-    starts one new pod before it stops an old one (``maxSurge: 1, maxUnavailable: 0``).
+    (tainted masters are not counted: ``nodeTaintsPolicy: Honor``), counting the pods of
+    each ReplicaSet apart (``matchLabelKeys: [pod-template-hash]``), so the pods of a
+    rolling update or a rollback spread evenly too; the rolling update starts one new pod
+    before it stops an old one (``maxSurge: 1, maxUnavailable: 0``).
     """
     labels = {"app": APP}
     return {
@@ -141,6 +143,9 @@ def deployment_manifest(agnhost: str, policy: str, replicas: int, version: int =
                         "maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
                         "whenUnsatisfiable": "DoNotSchedule", "nodeTaintsPolicy": "Honor",
                         "labelSelector": {"matchLabels": labels},
+                        # count each ReplicaSet's pods on their own: a rolling update then
+                        # spreads the new pods evenly, whatever the old ones left behind
+                        "matchLabelKeys": ["pod-template-hash"],
                     }],
                     "containers": [_container(
                         "serve-hostname", agnhost, policy, args=serve_args(version),
