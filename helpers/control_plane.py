@@ -28,10 +28,11 @@ import requests
 from cryptography import x509
 
 from helpers import k8s_pki, pki
+from helpers.constants import API_PORT
 from helpers.errors import CommandFailed, ConfigError, HostError
 from helpers.kubeconfig import KubeconfigSpec, ensure_kubeconfig
 from helpers.remote import Change, render_template
-from helpers.report import Report, Result
+from helpers.report import OPERATOR, Report, Result
 from helpers.tables import Table
 from helpers.waiting import WaitTimeout, poll_until, settle
 
@@ -39,7 +40,6 @@ KUBE_DIR = "/etc/kubernetes"
 PKI_DIR = f"{KUBE_DIR}/pki"
 CONFIG_DIR = f"{KUBE_DIR}/config"
 BIN_DIR = "/usr/local/bin"
-API_PORT = 6443
 COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 #: where each component answers its health check on its master (loopback)
 HEALTH_URLS = {
@@ -197,11 +197,11 @@ def _local_step(title: str, fn) -> Report:
     start = time.monotonic()
     try:
         changed, detail, data = fn()
-        result = Result("operator", "changed" if changed else "ok", detail,
+        result = Result(OPERATOR, "changed" if changed else "ok", detail,
                         time.monotonic() - start, data)
     except Exception as err:  # noqa: BLE001 - reported and raised below
-        result = Result("operator", "failed", str(err), time.monotonic() - start, error=err)
-    report = Report(title, {"operator": result})
+        result = Result(OPERATOR, "failed", str(err), time.monotonic() - start, error=err)
+    report = Report(title, {OPERATOR: result})
     report.raise_for_failures()
     return report
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from helpers import pki
 from helpers.errors import CommandFailed, HostError, StepFailed
-from helpers.report import Report, Result
+from helpers.report import OPERATOR, Report, Result
 from helpers.tables import Table
 from helpers.waiting import WaitTimeout, poll_until, settle
 
@@ -203,7 +203,7 @@ def ensure_etcd_pki(inv) -> Report:
     """Create or reuse the etcd CA and certificates under ``cluster_dir/pki/etcd``.
 
     Returns:
-        A report with one ``local`` row per certificate: ``ok`` when reused, ``changed``
+        A report with one ``operator`` row per certificate: ``ok`` when reused, ``changed``
         when issued or re-issued (with the reason). ``report.data()`` maps each row to
         its :class:`~helpers.pki.CertPair`.
     """
@@ -211,7 +211,7 @@ def ensure_etcd_pki(inv) -> Report:
     pairs = etcd_cert_pairs(inv)
     elapsed = time.monotonic() - started
     results = {
-        f"local:{p.name}": Result("local", "changed" if p.changed else "ok",
+        f"{OPERATOR}:{p.name}": Result(OPERATOR, "changed" if p.changed else "ok",
                                   f"{p.name}: {p.detail}", elapsed / len(pairs), data=p)
         for p in pairs
     }

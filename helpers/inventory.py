@@ -37,9 +37,9 @@ from pydantic import (
 )
 
 from helpers import paths
+from helpers.constants import ROLES
 from helpers.errors import InventoryError
 
-ROLES = ("lb", "etcd", "master", "worker")
 Role = Literal["lb", "etcd", "master", "worker"]
 Problem = tuple[str, str]
 

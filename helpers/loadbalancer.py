@@ -93,7 +93,7 @@ def load_credentials(inv: Any, create: bool = False) -> tuple[LBCredentials, boo
 
 def ensure_lb_credentials(inv: Any) -> Any:
     """Step (local): generate the stats and VRRP passwords once; later runs reuse them unchanged."""
-    from helpers.report import Report, Result
+    from helpers.report import OPERATOR, Report, Result
 
     started = time.monotonic()
     _, created = load_credentials(inv, create=True)
@@ -103,8 +103,8 @@ def ensure_lb_credentials(inv: Any) -> Any:
         os.chmod(path, 0o600)
         created = True
     detail = f"{'generated' if created else 'reused'} {path} (mode 0600)"
-    result = Result("local", "changed" if created else "ok", detail, time.monotonic() - started)
-    return Report("load-balancer credentials", {"local": result})
+    result = Result(OPERATOR, "changed" if created else "ok", detail, time.monotonic() - started)
+    return Report("load-balancer credentials", {OPERATOR: result})
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -227,7 +227,7 @@ def ensure_keepalived(fleet: Any) -> Any:
     creds, _ = load_credentials(inv)
     one_at_a_time = threading.Lock()  # a restart moves the VIP: never both at once
     if inv.network.vip is None:
-        raise HostError("local", "configure keepalived", "the inventory sets no network.vip to hold")
+        raise HostError("operator", "configure keepalived", "the inventory sets no network.vip to hold")
 
     def run(h: Any) -> Any:
         changes = [ensure_packages(h, ["keepalived"])]

@@ -36,6 +36,7 @@ import paramiko
 from fabric.runners import Remote
 from invoke.exceptions import CommandTimedOut
 
+from helpers.constants import ROLES
 from helpers.errors import (
     CommandFailed,
     ConfigError,
@@ -49,7 +50,6 @@ log = logging.getLogger("helpers")
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-ROLES = ("lb", "etcd", "master", "worker")
 
 
 # --- values --------------------------------------------------------------------------------

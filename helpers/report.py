@@ -17,6 +17,9 @@ from helpers.errors import StepFailed
 
 STATUSES = ("ok", "changed", "failed", "skipped")
 
+OPERATOR = "operator"
+"""The name of the operator's machine (where the notebooks run) in every report."""
+
 _COLOURS = {"ok": "#2e7d32", "changed": "#ef6c00", "failed": "#c62828", "skipped": "#757575"}
 
 

@@ -132,7 +132,7 @@ def test_etcd_pki_files_and_reuse(inv):
 
     again = etcd.ensure_etcd_pki(inv)
     assert again.changed == 0 and again.ok == len(first)
-    assert all(r.host == "local" for r in again)
+    assert all(r.host == "operator" for r in again)
 
 
 def test_etcd_pki_reissues_when_an_address_changes(inv, tmp_path):

@@ -32,7 +32,7 @@ PACKAGE = REPO / "helpers"
 
 #: Layers, lowest first. An entry ending in ``.*`` covers a subpackage and its modules.
 LAYERS: dict[str, tuple[str, ...]] = {
-    "foundation": (".", "errors", "paths", "report", "tables", "waiting"),
+    "foundation": (".", "constants", "errors", "paths", "report", "tables", "waiting"),
     "core": ("artifacts", "inventory", "remote", "ensure", "pki", "kube_apply", "kube_wait", "facts", "notebook"),
     "chapters": (
         "topology", "hostprep", "loadbalancer", "etcd", "k8s_pki", "kubeconfig", "control_plane",
