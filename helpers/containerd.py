@@ -150,7 +150,7 @@ def ensure_containerd(fleet) -> Report:
         driver = f"containerd {version}, {settings.cgroup_driver} cgroup driver"
         return Change(merged.changed, f"{merged.detail}; {driver}" if merged.detail else driver)
 
-    return fleet.step("containerd", apply, hosts=node_selector(inv))
+    return fleet.step("containerd", apply, hosts=node_selector(inv), skip="not a Kubernetes node (no master or worker role)")
 
 
 def _ctr(cmd: str) -> str:
@@ -198,4 +198,4 @@ def ensure_images(fleet) -> Report:
         merged = Change.merge(*changes)
         return Change(merged.changed, merged.detail or f"{len(bundle)} images present")
 
-    return fleet.step("image bundle", apply, hosts=node_selector(inv))
+    return fleet.step("image bundle", apply, hosts=node_selector(inv), skip="not a Kubernetes node (no master or worker role)")

@@ -30,6 +30,7 @@ from cryptography import x509
 from helpers import k8s_pki, pki
 from helpers.constants import API_PORT
 from helpers.errors import CommandFailed, ConfigError, HostError
+from helpers.kube import admin_kubeconfig, api_client  # api_client re-exported: 04 calls cp.api_client
 from helpers.kubeconfig import KubeconfigSpec, ensure_kubeconfig
 from helpers.remote import Change, render_template
 from helpers.report import OPERATOR, Report, Result
@@ -61,8 +62,8 @@ def kubeconfig_dir(inv) -> Path:
 
 
 def admin_kubeconfig_path(inv) -> Path:
-    """The cluster-admin kubeconfig (points at the VIP, 0600)."""
-    return kubeconfig_dir(inv) / "admin.kubeconfig"
+    """The cluster-admin kubeconfig (points at the VIP, 0600): :func:`helpers.kube.admin_kubeconfig`."""
+    return admin_kubeconfig(inv)
 
 
 def api_endpoint(inv) -> str:
@@ -337,7 +338,7 @@ def ensure_component(fleet, component: str) -> Report:
         health = f", healthy after {waited[0]:.1f}s" if waited else ""
         return Change(True, what + service.detail + health)
 
-    return fleet.step(f"{component}", apply, hosts="master")
+    return fleet.step(f"{component}", apply, hosts="master", skip="not a master")
 
 
 def ensure_apiserver(fleet) -> Report:
@@ -378,13 +379,6 @@ def wait_for_api(inv, timeout: float = 90.0) -> Report:
 
 
 # ------------------------------------------------------------------ in-cluster objects
-
-
-def api_client(inv):
-    """A Kubernetes Python client (``ApiClient``) authenticated by the admin kubeconfig."""
-    from kubernetes import config  # noqa: PLC0415
-
-    return config.new_client_from_config(config_file=str(admin_kubeconfig_path(inv)))
 
 
 PROBE_SECRET = ("default", "kj-encryption-probe")
@@ -673,9 +667,9 @@ def kubectl(inv, *args: str, timeout: float = 60) -> subprocess.CompletedProcess
 
 
 def steps_table(reports: list[Report]) -> Table:
-    """One row per step: ok / changed / failed counts and wall time."""
-    rows = [[r.title, r.ok, r.changed, r.failed, f"{r.seconds:.1f}"] for r in reports]
-    return Table(["step", "ok", "changed", "failed", "seconds"], rows, "steps of this run")
+    """One row per step: ok / changed / failed / skipped counts and wall time."""
+    rows = [[r.title, r.ok, r.changed, r.failed, r.skipped, f"{r.seconds:.1f}"] for r in reports]
+    return Table(["step", "ok", "changed", "failed", "skipped", "seconds"], rows, "steps of this run")
 
 
 def steps_figure(reports: list[Report]):

@@ -272,7 +272,7 @@ def ensure_etcd_binaries(fleet) -> Report:
         return Change(False, f"{', '.join(names)} {tarball.version} present")
 
     return fleet.step(f"install etcd {tarball.version}", install,
-                      hosts=[h.name for h in client_hosts(inv)])
+                      hosts=[h.name for h in client_hosts(inv)], skip="neither an etcd member nor a master")
 
 
 # ---------------------------------------------------------------------------- config
@@ -348,7 +348,8 @@ def ensure_etcd_config(fleet) -> Report:
             return Change(False, f"{what} up to date")
         return merged
 
-    return fleet.step("configure etcd", configure, hosts=[h.name for h in client_hosts(inv)])
+    return fleet.step("configure etcd", configure, hosts=[h.name for h in client_hosts(inv)],
+                      skip="neither an etcd member nor a master")
 
 
 # ---------------------------------------------------------------------------- running
@@ -453,7 +454,7 @@ def ensure_etcd_running(fleet) -> Report:
         return change
 
     title = "bootstrap etcd cluster" if state == "new" else "ensure etcd running"
-    return fleet.step(title, run, hosts=[h.name for h in members(inv)])
+    return fleet.step(title, run, hosts=[h.name for h in members(inv)], skip="not an etcd member")
 
 
 # ---------------------------------------------------------------------------- checks

@@ -105,7 +105,8 @@ def ensure_flannel(fleet) -> Report:
         merged = Change.merge(inputs, service, *cni)
         return Change(merged.changed, merged.detail or "up to date")
 
-    return fleet.step("flannel", apply, hosts=[h.name for h in node_hosts(inv)])
+    return fleet.step("flannel", apply, hosts=[h.name for h in node_hosts(inv)],
+                      skip="not a Kubernetes node (no master or worker role)")
 
 
 def extract_cni_plugin(tarball):

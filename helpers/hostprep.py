@@ -206,7 +206,7 @@ def ensure_kernel_features(fleet: Any) -> Any:
     return fleet.step(
         "enable kernel features",
         lambda h: Change.merge(*(ensure_kernel_feature(h, f) for f in KERNEL_FEATURES)),
-        hosts=_node_hosts(inv),
+        hosts=_node_hosts(inv), skip="not a Kubernetes node (no pods, no overlay network)",
     )
 
 
@@ -218,7 +218,7 @@ def ensure_sysctls(fleet: Any) -> Any:
     return fleet.step(
         "set kernel parameters",
         lambda h: ensure_sysctl(h, SYSCTLS, persist_file=SYSCTL_FILE),
-        hosts=_node_hosts(inv),
+        hosts=_node_hosts(inv), skip="not a Kubernetes node (no pods, no overlay network)",
     )
 
 

@@ -78,7 +78,8 @@ def ensure_kube_proxy(fleet) -> Report:
         mode = "iptables" + (", conntrack.maxPerCore 0" if per_core == 0 else "")
         return Change(merged.changed, merged.detail or f"up to date ({mode})")
 
-    return fleet.step("kube-proxy", apply, hosts=[h.name for h in node_hosts(inv)])
+    return fleet.step("kube-proxy", apply, hosts=[h.name for h in node_hosts(inv)],
+                      skip="not a Kubernetes node (no master or worker role)")
 
 
 def check_nodeport(inv, port: int, path: str = "/hostname", timeout: float = 5.0,

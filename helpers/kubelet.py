@@ -150,7 +150,8 @@ def ensure_kubelet(fleet) -> Report:
             return Result(host.name, "changed", detail, data={"started_at": host_time})
         return Change(merged.changed, detail)
 
-    return fleet.step("kubelet", apply, hosts=[h.name for h in node_hosts(inv)])
+    return fleet.step("kubelet", apply, hosts=[h.name for h in node_hosts(inv)],
+                      skip="not a Kubernetes node (no master or worker role)")
 
 
 # ------------------------------------------------------------------ in-cluster state

@@ -215,7 +215,7 @@ def ensure_haproxy(fleet: Any) -> Any:
                                                     f"{len(inv.hosts_with('master'))} masters, stats on "
                                                     f"{h.host.address}:{STATS_PORT}")
 
-    return fleet.step("HAProxy in front of the API servers", run, hosts="lb")
+    return fleet.step("HAProxy in front of the API servers", run, hosts="lb", skip="not a load balancer")
 
 
 def ensure_keepalived(fleet: Any) -> Any:
@@ -247,7 +247,7 @@ def ensure_keepalived(fleet: Any) -> Any:
         index = [x.name for x in inv.hosts_with("lb")].index(h.name)
         return Change(False, f"VRRP id {router_id(inv)} on {interface}, priority {150 - 10 * index}")
 
-    report = fleet.step("keepalived holding the VIP", run, hosts="lb")
+    report = fleet.step("keepalived holding the VIP", run, hosts="lb", skip="not a load balancer")
     if report.changed:  # let the election settle: the primary preempts within a few seconds
         primary = inv.hosts_with("lb")[0].name
         holders = wait_for_holder(fleet, primary)

@@ -39,9 +39,9 @@ class StepLog(list):
         return sum(r.changed for r in self)
 
     def table(self, title: str) -> Table:
-        """One row per step: title, ok, changed, failed, seconds."""
-        return Table(["step", "ok", "changed", "failed", "seconds"],
-                     [[r.title, r.ok, r.changed, r.failed, f"{r.seconds:.1f}"] for r in self], title=title)
+        """One row per step: title, ok, changed, failed, skipped, seconds."""
+        return Table(["step", "ok", "changed", "failed", "skipped", "seconds"],
+                     [[r.title, r.ok, r.changed, r.failed, r.skipped, f"{r.seconds:.1f}"] for r in self], title=title)
 
 
 def configure_logging() -> None:

@@ -401,6 +401,7 @@ class Fleet:
         fn: Callable[[HostConn], Any],
         hosts: str | Iterable[str | HostConn] | None = None,
         raise_on_failure: bool = True,
+        skip: str | None = None,
     ) -> Report:
         """Run ``fn(h)`` on every selected host in parallel and report per host.
 
@@ -414,6 +415,9 @@ class Fleet:
             hosts: a selector as for :meth:`hosts`.
             raise_on_failure: raise :class:`~helpers.errors.StepFailed` once at the end
                 when any host failed.
+            skip: why the step does not apply to the hosts ``hosts`` leaves out (``"not
+                a node"``); they are then reported ``skipped`` with that reason instead of
+                being absent from the report.
 
         Returns:
             The step's :class:`~helpers.report.Report`.
@@ -427,6 +431,13 @@ class Fleet:
                 futures = [pool.submit(self._run_on, title, fn, h) for h in targets]
                 for h, future in zip(targets, futures, strict=True):
                     results[h.name] = future.result()
+        if skip:
+            chosen = {h.name for h in targets}
+            for name in self._hosts:
+                if name not in chosen:
+                    results[name] = Result(name, "skipped", skip)
+                    log.info("[%s] %s: skipped (%s)", name, title, skip)
+            results = {name: results[name] for name in self._hosts if name in results}  # inventory order
         report = Report(title, results, seconds=time.monotonic() - started)
         log.info("%s: %s", title, report.totals())
         if raise_on_failure:

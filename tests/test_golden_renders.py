@@ -441,7 +441,8 @@ class FakeFleet:
         wanted = {getattr(s, "name", s) for s in selector}
         return [h for name, h in self._hosts.items() if name in wanted]
 
-    def step(self, title: str, fn: Any, hosts: Any = None, raise_on_failure: bool = True) -> Report:
+    def step(self, title: str, fn: Any, hosts: Any = None, raise_on_failure: bool = True,
+             skip: str | None = None) -> Report:
         results = {}
         for h in self.hosts(hosts):
             h.step = title

@@ -181,7 +181,7 @@ def test_bad_cert_on_a_live_master_is_caught_and_repaired(inv, fleet):
         # (and modules) expect every master UP behind the VIP.
         cp.wait_for_api(inv)
     assert report[victim.name].status == "changed", str(report)
-    assert all(r.status == "ok" for name, r in report.results.items() if name != victim.name), str(
+    assert all(r.status in ("ok", "skipped") for name, r in report.results.items() if name != victim.name), str(
         report
     )
     assert not any(_problems(cp.check_apiserver_certificate(inv)).values())
