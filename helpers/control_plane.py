@@ -30,7 +30,7 @@ from cryptography import x509
 from helpers import k8s_pki, pki
 from helpers.constants import API_PORT
 from helpers.errors import CommandFailed, ConfigError, HostError
-from helpers.kube import admin_kubeconfig, api_client  # api_client re-exported: 04 calls cp.api_client
+from helpers.kube import admin_kubeconfig, api_client  # api_client: 04 calls cp.api_client
 from helpers.kubeconfig import KubeconfigSpec, ensure_kubeconfig
 from helpers.remote import Change, render_template
 from helpers.report import OPERATOR, Report, Result

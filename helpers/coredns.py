@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 
+from helpers.kube import api_client
 from helpers.remote import render_template
 from helpers.report import Report
 
@@ -60,7 +61,7 @@ def ensure_coredns(inv, timeout: float = 180.0) -> Report:
     """
     from kubernetes import client  # noqa: PLC0415
 
-    from helpers.kube_apply import api_client, apply_objects  # noqa: PLC0415
+    from helpers.kube_apply import apply_objects  # noqa: PLC0415
     from helpers.kube_wait import wait_rolled_out  # noqa: PLC0415
     from helpers.report import Result  # noqa: PLC0415
     from helpers.waiting import WaitTimeout  # noqa: PLC0415
@@ -78,8 +79,6 @@ def ensure_coredns(inv, timeout: float = 180.0) -> Report:
 def check_coredns(inv) -> dict[str, str]:
     """The CoreDNS pods and their state: pod name to ``"<node>: Ready"`` or what is wrong."""
     from kubernetes import client  # noqa: PLC0415
-
-    from helpers.kube_apply import api_client  # noqa: PLC0415
 
     pods = client.CoreV1Api(api_client(inv)).list_namespaced_pod(
         "kube-system", label_selector="k8s-app=kube-dns").items

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 
+from helpers.kube import api_client
 from helpers.node_pki import FLANNEL_USER, node_hosts
 from helpers.remote import Change, render_template
 from helpers.report import Report
@@ -59,7 +60,7 @@ def render_unit(node_name: str, iface: str) -> str:
 
 def ensure_flannel_rbac(inv) -> Report:
     """The ClusterRole and binding that let flanneld's identity read and annotate nodes."""
-    from helpers.kube_apply import api_client, apply_objects, load_documents  # noqa: PLC0415
+    from helpers.kube_apply import apply_objects, load_documents  # noqa: PLC0415
 
     docs = load_documents("flannel/flannel-rbac.yaml.j2", {"user": FLANNEL_USER})
     return apply_objects(api_client(inv), docs, "flannel RBAC")

@@ -4,41 +4,26 @@ Objects are sent with *server-side apply*: the API server merges the fields we o
 into the live object and stores a new version only when something differs. Comparing
 the object's ``resourceVersion`` before and after tells whether the apply changed
 anything, so a re-run reports ``ok`` and writes nothing.
+
+The admin client the objects are sent with comes from :mod:`helpers.kube`
+(:func:`helpers.kube.api_client`, re-exported here).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from pathlib import Path
 
 import yaml
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError
 
-from helpers.errors import ConfigError
+from helpers.kube import admin_kubeconfig, api_client  # noqa: F401 - re-exported (tests/lab import them from here)
 from helpers.remote import render_template
 from helpers.report import Report, Result
 
 FIELD_MANAGER = "kubernetes-journey"
-
-
-def admin_kubeconfig(inv) -> Path:
-    """Path of the cluster-admin kubeconfig notebook 04 wrote (points at the VIP)."""
-    return Path(inv.cluster_dir) / "kubeconfigs" / "admin.kubeconfig"
-
-
-def api_client(inv) -> client.ApiClient:
-    """Return a Kubernetes API client authenticated as the cluster admin.
-
-    Raises:
-        ConfigError: the admin kubeconfig is missing (run 04-masters first).
-    """
-    path = admin_kubeconfig(inv)
-    if not path.exists():
-        raise ConfigError(f"failed to load the admin kubeconfig {path}: file not found (run 04-masters)")
-    return config.new_client_from_config(config_file=str(path))
 
 
 def load_documents(template: str, context: dict) -> list[dict]:
@@ -57,7 +42,7 @@ def apply_objects(api: client.ApiClient, docs: Iterable[dict], title: str) -> Re
     """Server-side apply each object in order; one report row per object.
 
     Args:
-        api: an API client (see :func:`api_client`).
+        api: an API client (see :func:`helpers.kube.api_client`).
         docs: Kubernetes objects as dictionaries (apiVersion, kind, metadata, ...).
         title: the step title the report shows.
 

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 from helpers.errors import HostError
+from helpers.kube import api_client
 from helpers.kubeconfig import KubeconfigSpec, render_kubeconfig
 from helpers.node_facts import NodeFacts, gather_facts
 from helpers.node_pki import kubelet_client_name, kubelet_serving_name, node_hosts
@@ -165,7 +166,7 @@ def ensure_apiserver_kubelet_rbac(inv) -> Report:
     :mod:`helpers.k8s_pki`), which needs this ClusterRole.
     """
     from helpers.k8s_pki import cert_specs  # noqa: PLC0415
-    from helpers.kube_apply import api_client, apply_objects, load_documents  # noqa: PLC0415
+    from helpers.kube_apply import apply_objects, load_documents  # noqa: PLC0415
 
     user = next(s.common_name for s in cert_specs(inv) if s.name == "apiserver-kubelet-client")
     docs = load_documents("kubelet/apiserver-to-kubelet-rbac.yaml.j2", {"apiserver_kubelet_client_user": user})
@@ -192,8 +193,6 @@ def ensure_node_roles(inv, timeout: float = 180.0) -> Report:
     """
     from kubernetes import client  # noqa: PLC0415
     from kubernetes.client.rest import ApiException  # noqa: PLC0415
-
-    from helpers.kube_apply import api_client  # noqa: PLC0415
 
     core = client.CoreV1Api(api_client(inv))
     results: dict[str, Result] = {}
@@ -252,8 +251,6 @@ def check_nodes_ready(inv) -> dict[str, str]:
     """
     from kubernetes import client  # noqa: PLC0415
 
-    from helpers.kube_apply import api_client  # noqa: PLC0415
-
     nodes = {n.metadata.name: n for n in client.CoreV1Api(api_client(inv)).list_node().items}
     state = {}
     for host in node_hosts(inv):
@@ -269,8 +266,6 @@ def check_nodes_ready(inv) -> dict[str, str]:
 def check_master_taints(inv) -> dict[str, bool]:
     """Whether each master carries the control-plane NoSchedule taint (no side effects)."""
     from kubernetes import client  # noqa: PLC0415
-
-    from helpers.kube_apply import api_client  # noqa: PLC0415
 
     core = client.CoreV1Api(api_client(inv))
     return {
@@ -317,8 +312,6 @@ def wait_nodes_ready(inv, timeout: float = 240.0, restarted: Report | None = Non
     """
     from kubernetes import client  # noqa: PLC0415
 
-    from helpers.kube_apply import api_client  # noqa: PLC0415
-
     core = client.CoreV1Api(api_client(inv))
     since = started_kubelets(restarted)
     start = time.monotonic()
@@ -357,8 +350,6 @@ def wait_nodes_ready(inv, timeout: float = 240.0, restarted: Report | None = Non
 def node_table(inv) -> Table:
     """A table of the nodes: name, roles, kubelet version, runtime, pod CIDR, internal IP, status."""
     from kubernetes import client  # noqa: PLC0415
-
-    from helpers.kube_apply import api_client  # noqa: PLC0415
 
     rows = []
     for node in client.CoreV1Api(api_client(inv)).list_node().items:

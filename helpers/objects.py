@@ -5,7 +5,7 @@ PersistentVolume, which is cluster-scoped. The manifest builders are pure functi
 return plain dictionaries (unit-tested); :func:`apply` sends them with server-side apply
 (:func:`helpers.kube_apply.apply_objects`), so applying the same manifest twice changes
 nothing. Waiting is done with list-then-watch and a deadline, never with fixed sleeps;
-commands run inside pods through the exec API (``kubernetes.stream``), as ``kubectl exec``.
+commands run inside pods through the exec API (:func:`helpers.kube.pod_exec`), as ``kubectl exec``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from helpers.errors import HostError
+from helpers.kube import api_client, parse_nslookup, pod_exec
 from helpers.kube_wait import rolled_out  # noqa: F401 - part of this module's API (06 uses it)
-from helpers.pod_network import parse_nslookup
 from helpers.report import Report
 from helpers.waiting import WaitTimeout, poll_until, settle, shorten
 
@@ -313,8 +313,6 @@ class Demo:
     def __init__(self, inv):
         from kubernetes import client  # noqa: PLC0415
 
-        from helpers.kube_apply import api_client  # noqa: PLC0415
-
         self.inv = inv
         self.api = api_client(inv)
         self.core = client.CoreV1Api(self.api)
@@ -531,28 +529,12 @@ class Demo:
              timeout: float = 60.0) -> tuple[int, str]:
         """Run ``command`` in ``pod`` through the exec API; return ``(exit code, stdout+stderr)``.
 
-        The exit code comes from the exec protocol's status channel (as ``kubectl exec``);
-        when the command could not even start (no such binary), the code is 126 and the
-        runtime's message is appended to the output.
+        :func:`helpers.kube.pod_exec` in the demo namespace: the exit code comes from the
+        exec protocol's status channel (as ``kubectl exec``); when the command could not
+        even start (no such binary), the code is 126 and the runtime's message is appended
+        to the output.
         """
-        from kubernetes.stream import stream  # noqa: PLC0415
-        from kubernetes.stream.ws_client import ERROR_CHANNEL  # noqa: PLC0415
-
-        kwargs = {"container": container} if container else {}
-        resp = stream(self.core.connect_get_namespaced_pod_exec, pod, NAMESPACE, command=command,
-                      stderr=True, stdout=True, stdin=False, tty=False, _preload_content=False, **kwargs)
-        out = []
-        deadline = time.monotonic() + timeout
-        while resp.is_open() and time.monotonic() < deadline:
-            resp.update(timeout=1)
-            out.append(resp.read_stdout() or "")
-            out.append(resp.read_stderr() or "")
-        if resp.is_open():
-            resp.close()
-            return 124, "".join(out) + f"\n(timed out after {timeout:.0f}s)"
-        status = resp.read_channel(ERROR_CHANNEL)
-        resp.close()
-        return exec_status(status), "".join(out) + exec_failure(status)
+        return pod_exec(self.core, NAMESPACE, pod, command, container=container, timeout=timeout)
 
     def run_checked(self, pod: str, command: list[str], container: str | None = None) -> str:
         """:meth:`exec`, raising ``HostError`` naming the pod and command when it fails."""
@@ -715,32 +697,3 @@ def pods_per_node(pods: Iterable, nodes: Iterable[str] = ()) -> dict[str, int]:
 def spread_ok(counts: dict[str, int], max_skew: int = 1) -> bool:
     """Whether the largest and smallest per-node counts differ by at most ``max_skew``."""
     return bool(counts) and max(counts.values()) - min(counts.values()) <= max_skew
-
-
-def exec_status(status: str) -> int:
-    """Exit code from the exec protocol's status message (channel 3).
-
-    ``Success`` is 0; ``NonZeroExitCode`` carries the code in its ``ExitCode`` cause; any
-    other failure (the command could not start) counts as 126, as in a shell. An empty
-    status (the stream ended without one) is -1.
-    """
-    import yaml  # noqa: PLC0415
-
-    if not status.strip():
-        return -1
-    msg = yaml.safe_load(status) or {}
-    if msg.get("status") == "Success":
-        return 0
-    for cause in (msg.get("details") or {}).get("causes") or []:
-        if cause.get("reason") == "ExitCode" and str(cause.get("message", "")).isdigit():
-            return int(cause["message"])
-    return 126
-
-
-def exec_failure(status: str) -> str:
-    """The runtime's message when the exec itself failed (not a plain non-zero exit), else ``""``."""
-    import yaml  # noqa: PLC0415
-
-    if not status.strip() or exec_status(status) not in (126,):
-        return ""
-    return "\n" + str((yaml.safe_load(status) or {}).get("message", status)).strip()

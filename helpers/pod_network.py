@@ -14,6 +14,7 @@ The ``check_*`` functions only read and ask: they change nothing in the cluster.
 
 from __future__ import annotations
 
+from helpers.kube import api_client, parse_nslookup, pod_exec  # also pod_network.parse_nslookup
 from helpers.report import Report, Result
 from helpers.waiting import WaitTimeout, settle
 
@@ -91,7 +92,7 @@ def ensure_probe_workloads(inv, timeout: float = 180.0) -> Report:
     """
     from kubernetes import client  # noqa: PLC0415
 
-    from helpers.kube_apply import api_client, apply_objects  # noqa: PLC0415
+    from helpers.kube_apply import apply_objects  # noqa: PLC0415
 
     api = api_client(inv)
     report = apply_objects(api, manifests(inv), "probe workloads")
@@ -128,29 +129,14 @@ def _pod_state(pod) -> str:
         f" ({', '.join(r for r in reasons if r)})" if any(reasons) else "")
 
 
-EXIT_MARK = "kj-exit="
+def probe_exec(inv, pod: str, command: list[str], timeout: float = 30.0) -> tuple[int, str]:
+    """Run ``command`` in the probe pod ``pod`` (namespace :data:`NAMESPACE`); ``(exit code, output)``.
 
-
-def pod_exec(inv, pod: str, command: list[str], timeout: int = 30) -> tuple[int, str]:
-    """Run ``command`` in ``pod`` through the exec API (as ``kubectl exec``); return ``(exit code, output)``.
-
-    The command runs under ``sh -c`` and prints its exit status last, so the status does
-    not depend on the exec protocol's status channel. Output is stdout and stderr.
+    :func:`helpers.kube.pod_exec` with the admin client: the code is the exec'd process's
+    own, from the exec protocol's status channel; the output (stdout and stderr) is stripped.
     """
-    import shlex  # noqa: PLC0415
-
-    from kubernetes import client  # noqa: PLC0415
-    from kubernetes.stream import stream  # noqa: PLC0415
-
-    from helpers.kube_apply import api_client  # noqa: PLC0415
-
-    core = client.CoreV1Api(api_client(inv))
-    script = f"{shlex.join(command)} 2>&1; rc=$?; echo; echo {EXIT_MARK}$rc"
-    output = stream(core.connect_get_namespaced_pod_exec, pod, NAMESPACE, command=["sh", "-c", script],
-                    stderr=True, stdout=True, stdin=False, tty=False, _request_timeout=timeout)
-    body, _, status = output.rpartition(EXIT_MARK)
-    code = int(status.strip()) if status.strip().isdigit() else -1
-    return code, body.strip()
+    code, out = pod_exec(api_client(inv), NAMESPACE, pod, command, timeout=timeout)
+    return code, out.strip()
 
 
 def http_get_from_client(inv, address: str, path: str = "/hostname") -> tuple[int, str]:
@@ -160,7 +146,8 @@ def http_get_from_client(inv, address: str, path: str = "/hostname") -> tuple[in
     pod-to-pod check by pod IP needs.
     """
     request = f"GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n"
-    code, out = pod_exec(inv, "client", ["sh", "-c", f"printf '{request}' | nc -w 5 {address} {HTTP_PORT}"])
+    # the code is the shell's, i.e. nc's (the pipeline's last command), as with any ``sh -c``
+    code, out = probe_exec(inv, "client", ["sh", "-c", f"printf '{request}' | nc -w 5 {address} {HTTP_PORT}"])
     head, sep, body = out.replace("\r\n", "\n").partition("\n\n")
     if code != 0 or not sep or " 200 " not in head.splitlines()[0]:
         return code or 1, out
@@ -170,8 +157,6 @@ def http_get_from_client(inv, address: str, path: str = "/hostname") -> tuple[in
 def probe_pods(inv) -> dict[str, dict]:
     """The netexec probe pods: pod name to ``{"node": ..., "ip": ...}`` (read-only)."""
     from kubernetes import client  # noqa: PLC0415
-
-    from helpers.kube_apply import api_client  # noqa: PLC0415
 
     pods = client.CoreV1Api(api_client(inv)).list_namespaced_pod(NAMESPACE, label_selector="app=netexec").items
     return {p.metadata.name: {"node": p.spec.node_name, "ip": p.status.pod_ip} for p in pods}
@@ -224,7 +209,7 @@ def check_dns(inv, within: float = 30.0) -> dict[str, str]:
     def ask() -> dict[str, str]:
         results = {}
         for name in (f"kubernetes.default.svc.{domain}", f"{SERVICE}.{NAMESPACE}.svc.{domain}"):
-            code, out = pod_exec(inv, "client", ["nslookup", name])
+            code, out = probe_exec(inv, "client", ["nslookup", name])
             addresses = parse_nslookup(out)
             results[f"nslookup {name}"] = ", ".join(addresses) if code == 0 and addresses else f"error: {out}"
         results[f"dial http://{SERVICE}.{NAMESPACE}:{HTTP_PORT} from a pod"] = dial_from_pod(
@@ -243,8 +228,6 @@ def dial_from_pod(inv, pod: str, host: str) -> str:
     import json  # noqa: PLC0415
     from urllib.parse import urlencode  # noqa: PLC0415
 
-    from helpers.kube_apply import api_client  # noqa: PLC0415
-
     api = api_client(inv)
     query = [("request", "hostname"), ("protocol", "http"), ("host", host), ("port", str(HTTP_PORT)),
              ("tries", "1")]
@@ -260,23 +243,9 @@ def dial_from_pod(inv, pod: str, host: str) -> str:
     return responses[0] if responses else f"error: {answer.get('errors') or answer}"
 
 
-def parse_nslookup(output: str) -> list[str]:
-    """Addresses from busybox ``nslookup`` output (the ``Address`` lines after ``Name:``), sorted."""
-    found, after_name = [], False
-    for line in output.splitlines():
-        line = line.strip()
-        if line.startswith("Name:"):
-            after_name = True
-        elif after_name and line.startswith("Address"):
-            found.append(line.split(":", 1)[1].strip().split()[0])
-    return sorted(set(found))
-
-
 def nodeport(inv) -> int:
     """The NodePort the API server allocated to the probe Service (read-only)."""
     from kubernetes import client  # noqa: PLC0415
-
-    from helpers.kube_apply import api_client  # noqa: PLC0415
 
     svc = client.CoreV1Api(api_client(inv)).read_namespaced_service(SERVICE, NAMESPACE)
     return svc.spec.ports[0].node_port
@@ -285,8 +254,6 @@ def nodeport(inv) -> int:
 def check_logs(inv) -> dict[str, str]:
     """The last log line of every netexec pod, read through the API server (kubelet API)."""
     from kubernetes import client  # noqa: PLC0415
-
-    from helpers.kube_apply import api_client  # noqa: PLC0415
 
     core = client.CoreV1Api(api_client(inv))
     logs = {}
@@ -311,7 +278,6 @@ def network_figure(inv):
     from matplotlib.patches import FancyBboxPatch  # noqa: PLC0415
 
     from helpers.flannel import PUBLIC_IP_ANNOTATION, VNI, VXLAN_PORT  # noqa: PLC0415
-    from helpers.kube_apply import api_client  # noqa: PLC0415
 
     core = client.CoreV1Api(api_client(inv))
     nodes = sorted(core.list_node().items, key=lambda n: n.metadata.name)

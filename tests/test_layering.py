@@ -33,7 +33,7 @@ PACKAGE = REPO / "helpers"
 #: Layers, lowest first. An entry ending in ``.*`` covers a subpackage and its modules.
 LAYERS: dict[str, tuple[str, ...]] = {
     "foundation": (".", "constants", "errors", "paths", "report", "tables", "waiting"),
-    "core": ("artifacts", "inventory", "remote", "ensure", "pki", "kube_apply", "kube_wait", "facts", "notebook"),
+    "core": ("artifacts", "inventory", "remote", "ensure", "pki", "kube", "kube_apply", "kube_wait", "facts", "notebook"),
     "chapters": (
         "topology", "hostprep", "loadbalancer", "etcd", "k8s_pki", "kubeconfig", "control_plane",
         "node_facts", "node_pki", "containerd", "kubelet", "kube_proxy", "flannel", "coredns",
@@ -71,7 +71,6 @@ KNOWN_VIOLATIONS: dict[str, str] = {
     "kubelet -> node_pki": "kubelet_client_name, kubelet_serving_name, node_hosts",
     "loadbalancer -> topology": "API_PORT and api_fqdn in haproxy.cfg",
     "node_pki -> k8s_pki": "node certificates live in k8s_pki.pki_dir",
-    "objects -> pod_network": "parse_nslookup is shared with 05's DNS check",
     "pod_network -> containerd": "probe pod images through containerd.image_ref (function-level)",
     "pod_network -> flannel": "network_figure shows flannel's VNI, port and annotation (function-level)",
     "pod_network -> k8s_pki": "check_dns needs cluster_domain (function-level)",

@@ -7,7 +7,8 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from helpers import objects
+from helpers import kube, objects
+from helpers.errors import ConfigError
 
 BUSYBOX = "docker.io/library/busybox:1.35.0"
 AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.66.1"
@@ -162,12 +163,90 @@ def test_parse_nslookup():
 
 
 def test_exec_status():
-    assert objects.exec_status('{"metadata":{},"status":"Success"}') == 0
+    assert kube.exec_status('{"metadata":{},"status":"Success"}') == 0
     failure = ('{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code",'
                '"reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"3"}]}}')
-    assert objects.exec_status(failure) == 3
-    assert objects.exec_failure(failure) == ""
+    assert kube.exec_status(failure) == 3
+    assert kube.exec_failure(failure) == ""
     cannot = '{"status":"Failure","message":"exec: \\"sh\\": executable file not found","reason":"InternalError"}'
-    assert objects.exec_status(cannot) == 126
-    assert "executable file not found" in objects.exec_failure(cannot)
-    assert objects.exec_status("") == -1
+    assert kube.exec_status(cannot) == 126
+    assert "executable file not found" in kube.exec_failure(cannot)
+    assert kube.exec_status("") == -1
+
+
+class _FakeExec:
+    """A finished exec stream: frames of (channel, text) read one per update, then the status."""
+
+    def __init__(self, frames, status, never_ends=False):
+        self.frames, self.status, self.never_ends = list(frames), status, never_ends
+        self.current, self.closed = ("", ""), False
+
+    def is_open(self):
+        return not self.closed and (self.never_ends or bool(self.frames))
+
+    def update(self, timeout=0):
+        channel, text = self.frames.pop(0) if self.frames else ("out", "")
+        self.current = (text, "") if channel == "out" else ("", text)
+
+    def read_stdout(self):
+        return self.current[0]
+
+    def read_stderr(self):
+        return self.current[1]
+
+    def read_channel(self, channel):
+        assert channel == 3
+        return self.status
+
+    def close(self):
+        self.closed = True
+
+
+def _fake_stream(monkeypatch, resp):
+    import kubernetes.stream
+    from kubernetes import client
+
+    calls = []
+
+    def stream(method, pod, namespace, **kwargs):
+        calls.append((method.__self__, pod, namespace, kwargs))
+        return resp
+
+    monkeypatch.setattr(kubernetes.stream, "stream", stream)
+    return calls, client
+
+
+def test_pod_exec_reads_the_status_channel(monkeypatch):
+    failure = ('{"status":"Failure","reason":"NonZeroExitCode",'
+               '"details":{"causes":[{"reason":"ExitCode","message":"1"}]}}')
+    calls, client = _fake_stream(monkeypatch, _FakeExec([("out", "a\n"), ("err", "oops\n"), ("out", "b\n")], failure))
+    code, out = kube.pod_exec(client.ApiClient(), "ns", "p", ["sh", "-c", "x | nc y"], container="c")
+    assert (code, out) == (1, "a\noops\nb\n")  # unstripped, in the order it came
+    core, pod, namespace, kwargs = calls[0]
+    assert isinstance(core, client.CoreV1Api) and (pod, namespace) == ("p", "ns")
+    assert kwargs["command"] == ["sh", "-c", "x | nc y"]  # exec'd as given: no shell wrapper added
+    assert kwargs["container"] == "c" and kwargs["stderr"] and kwargs["stdout"] and not kwargs["tty"]
+
+
+def test_pod_exec_could_not_start_and_timeout(monkeypatch):
+    cannot = '{"status":"Failure","message":"exec: \\"nope\\": executable file not found","reason":"InternalError"}'
+    calls, client = _fake_stream(monkeypatch, _FakeExec([], cannot))
+    core = client.CoreV1Api(client.ApiClient())
+    code, out = kube.pod_exec(core, "ns", "p", ["nope"])
+    assert code == 126 and "executable file not found" in out
+    assert calls[0][0] is core and "container" not in calls[0][3]
+    _fake_stream(monkeypatch, resp := _FakeExec([], "", never_ends=True))
+    code, out = kube.pod_exec(core, "ns", "p", ["sleep", "9"], timeout=0)
+    assert code == kube.EXEC_TIMEOUT and "timed out" in out and resp.closed
+
+
+def test_one_admin_client():
+    from helpers import control_plane, kube_apply, pod_network
+
+    inv = NS(cluster_dir="/tmp/kj-cluster")
+    assert kube_apply.api_client is kube.api_client and kube_apply.admin_kubeconfig is kube.admin_kubeconfig
+    assert control_plane.api_client is kube.api_client
+    assert control_plane.admin_kubeconfig_path(inv) == kube.admin_kubeconfig(inv)
+    assert pod_network.parse_nslookup is objects.parse_nslookup is kube.parse_nslookup
+    with pytest.raises(ConfigError, match="run 04-masters"):
+        kube.api_client(NS(cluster_dir="/nonexistent/kj-cluster"))
