@@ -23,11 +23,11 @@ test: setup
 	bash ci/test.sh
 
 test-fast: setup
-	$(PY) -m ruff check helpers tests notebooks
+	$(PY) -m ruff check helpers bench tests notebooks
 	$(PY) -m pytest -m "not lab and not build" -q
 
 lint: setup
-	$(PY) -m ruff check helpers tests notebooks
+	$(PY) -m ruff check helpers bench tests notebooks
 
 lab-up: setup
 	$(PY) -m helpers lab up --inventory $(INVENTORY)

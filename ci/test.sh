@@ -135,7 +135,7 @@ summary() {
 
 # --- lint ---------------------------------------------------------------------------
 begin lint
-if run_step "$PY" -m ruff check helpers tests notebooks; then finish lint ok; else finish lint failed; fi
+if run_step "$PY" -m ruff check helpers bench tests notebooks; then finish lint ok; else finish lint failed; fi
 
 # --- fast: unit and sshd tests ---------------------------------------------------------
 begin fast

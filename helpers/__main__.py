@@ -18,7 +18,7 @@ COMMAND_MODULES = [
     "helpers.lab.cli",
     "helpers.mirror.cli",
     "helpers.runbook",
-    "helpers.bench",
+    "bench.cli",  # the benchmark lives outside the runtime package
 ]
 
 

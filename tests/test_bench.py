@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import bench
+import bench
+from bench.cli import _pair
 from helpers.errors import ConfigError
 from helpers.inventory import load_inventory
 from helpers.runbook import PLANNED
@@ -200,10 +201,10 @@ def test_cli_is_registered():
 
 
 def test_pair_option():
-    assert bench._pair("kube-b1,kube-b4", "--worker-labs") == ["kube-b1", "kube-b4"]
-    assert bench._pair(None, "--worker-labs") == ["", ""]
+    assert _pair("kube-b1,kube-b4", "--worker-labs") == ["kube-b1", "kube-b4"]
+    assert _pair(None, "--worker-labs") == ["", ""]
     with pytest.raises(ConfigError, match="two values"):
-        bench._pair("kube-b1", "--worker-labs")
+        _pair("kube-b1", "--worker-labs")
 
 
 def test_run_series_stops_at_the_first_failure(tmp_path, monkeypatch):
