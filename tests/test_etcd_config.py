@@ -15,6 +15,7 @@ import pytest
 from helpers import etcd, pki
 from helpers.artifacts import Artifact
 from helpers.errors import StepFailed
+from helpers.etcd import client as etcd_client
 from helpers.inventory import load_inventory
 from helpers.paths import REPO
 from helpers.tables import Table
@@ -186,9 +187,9 @@ def test_health_problems_name_the_member():
 def test_json_tolerates_log_lines():
     text = '{"level":"warn","msg":"x"}\n[{"endpoint":"e","health":true}]'
     # etcdctl prints JSON after any warnings on stderr, stdout holds only the document.
-    assert etcd._json('[{"endpoint":"e","health":true}]') == [{"endpoint": "e", "health": True}]
-    assert etcd._json("") is None
-    assert etcd._json(text) is None or isinstance(etcd._json(text), (list, dict))
+    assert etcd_client._json('[{"endpoint":"e","health":true}]') == [{"endpoint": "e", "health": True}]
+    assert etcd_client._json("") is None
+    assert etcd_client._json(text) is None or isinstance(etcd_client._json(text), (list, dict))
 
 
 def test_etcdctl_command_line():
@@ -245,7 +246,7 @@ def test_parse_health_without_json_says_why():
 
 
 def test_parse_status_leader_and_unreachable():
-    rows = etcd.parse_status(etcd._json(STATUS), etcd._json(MEMBERS), HOSTS)
+    rows = etcd.parse_status(etcd_client._json(STATUS), etcd_client._json(MEMBERS), HOSTS)
     table = {r[0]: r for r in rows}
     assert table["m1"][1:4] == ["5ad61f9c308c5640", "yes", 2]
     assert table["m3"][2] == "no" and table["m3"][5] == "2.0 MiB" and table["m3"][6] == "3.7.0"
@@ -254,8 +255,8 @@ def test_parse_status_leader_and_unreachable():
 
 
 def test_tls_error_extraction():
-    assert etcd._tls_error(ANON_STDERR) == "remote error: tls: certificate required"
-    assert etcd._tls_error("Error: context deadline exceeded\n") == "Error: context deadline exceeded"
+    assert etcd_client._tls_error(ANON_STDERR) == "remote error: tls: certificate required"
+    assert etcd_client._tls_error("Error: context deadline exceeded\n") == "Error: context deadline exceeded"
 
 
 @pytest.mark.parametrize(("code", "stderr", "verdict"), [

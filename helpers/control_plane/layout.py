@@ -1,0 +1,67 @@
+"""Names and locations of the control plane: directories on the masters, components, URLs.
+
+Pure values and small lookups on the inventory; nothing here touches a host or a file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers.constants import API_PORT
+from helpers.kube import admin_kubeconfig
+
+KUBE_DIR = "/etc/kubernetes"
+PKI_DIR = f"{KUBE_DIR}/pki"
+CONFIG_DIR = f"{KUBE_DIR}/config"
+BIN_DIR = "/usr/local/bin"
+COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+#: where each component answers its health check on its master (loopback)
+HEALTH_URLS = {
+    "kube-apiserver": f"https://127.0.0.1:{API_PORT}/readyz",
+    "kube-controller-manager": "https://127.0.0.1:10257/healthz",
+    "kube-scheduler": "https://127.0.0.1:10259/healthz",
+}
+#: AuthenticationConfiguration API (structured authentication; GA since Kubernetes 1.34)
+AUTHENTICATION_API_VERSION = "apiserver.config.k8s.io/v1"
+TEMPLATES = "control-plane"
+
+# ------------------------------------------------------------------ names and locations
+
+
+def kubeconfig_dir(inv) -> Path:
+    """Directory of the generated kubeconfigs in the cluster directory."""
+    return Path(inv.cluster_dir) / "kubeconfigs"
+
+
+def admin_kubeconfig_path(inv) -> Path:
+    """The cluster-admin kubeconfig (points at the VIP, 0600): :func:`helpers.kube.admin_kubeconfig`."""
+    return admin_kubeconfig(inv)
+
+
+def api_endpoint(inv) -> str:
+    """The address clients use: the VIP when there is one, else the first master."""
+    vip = inv.network.vip
+    return str(vip) if vip is not None else str(inv.hosts_with("master")[0].address)
+
+
+def api_server_url(inv) -> str:
+    """``https://<VIP>:6443``: the cluster's API through the load balancers."""
+    return f"https://{api_endpoint(inv)}:{API_PORT}"
+
+
+def etcd_servers(inv) -> list[str]:
+    """Client URLs of every etcd member (the API server balances across them)."""
+    return [f"https://{h.address}:2379" for h in inv.hosts_with("etcd")]
+
+
+def etcd_pki_dir(inv) -> Path:
+    """The etcd PKI of notebook 03 (its CA signs the API server's etcd client certificate)."""
+    return Path(inv.cluster_dir) / "pki" / "etcd"
+
+
+ETCD_CLIENT = "apiserver-etcd-client"  # issued by notebook 03 (helpers.etcd.APISERVER_CLIENT)
+
+
+#: the Secret :func:`~helpers.control_plane.ensure_probe_secret` creates and
+#: :func:`~helpers.control_plane.check_secret_encrypted` reads back from etcd
+PROBE_SECRET = ("default", "kj-encryption-probe")
