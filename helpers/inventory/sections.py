@@ -1,0 +1,168 @@
+"""The pydantic models of the inventory's sections and of one host entry.
+
+``cluster``, ``network``, ``ssh`` (with its ``bastion``), ``sources`` and ``lab``, and
+``Host`` with its per-host SSH overrides. Each checks its own fields; the checks across
+fields live in :mod:`helpers.inventory.meaning`, the whole file in
+:mod:`helpers.inventory.model`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlparse
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+)
+
+from helpers.constants import ROLES
+from helpers.inventory.fields import (
+    _IFNAME,
+    _VERSION,
+    Address,
+    Label,
+    Network,
+    Port,
+    Role,
+    Text,
+    UserName,
+    _domain,
+    _http_url,
+    _resolve_path,
+    _text,
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+# --- the sections -------------------------------------------------------------------------
+
+
+class Cluster(_Model):
+    """Cluster identity: its name (used for state paths), DNS domain and Kubernetes version."""
+
+    name: Label
+    domain: Annotated[str, BeforeValidator(_text), AfterValidator(_domain)]
+    kubernetes_version: str = "pinned"
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if value != "pinned" and not _VERSION.match(value):
+            raise ValueError(f"{value!r} must be 'pinned' or a release such as v1.35.0")
+        return value
+
+
+class NetworkPlan(_Model):
+    """The address plan: node subnet with gateway and VIP, pod and service ranges."""
+
+    node_subnet: Network
+    gateway: Address
+    vip: Address | None = None
+    pod_cidr: Network
+    service_cidr: Network
+    cluster_dns: Address
+
+
+class Bastion(_Model):
+    """A jump host the SSH connections go through."""
+
+    host: Text
+    user: UserName | None = None
+    port: Port = 22
+
+
+class SSH(_Model):
+    """How to reach every host over SSH (hosts may override user, port and key)."""
+
+    user: UserName = "root"
+    port: Port = 22
+    identity_file: Path
+    known_hosts: Path
+    bastion: Bastion | None = None
+
+    _paths = field_validator("identity_file", "known_hosts", mode="before")(_resolve_path)
+
+
+class HostSSH(_Model):
+    """Per-host SSH overrides; unset fields fall back to the inventory's ``ssh`` section."""
+
+    user: UserName | None = None
+    port: Port | None = None
+    identity_file: Path | None = None
+
+    _paths = field_validator("identity_file", mode="before")(_resolve_path)
+
+
+class Sources(_Model):
+    """Where releases, images and Debian packages come from."""
+
+    release_mirror: str = "upstream"
+    images: Literal["bundle", "registry"] = "registry"
+    registry_mirror: Text | None = None
+    apt_proxy: Annotated[str, AfterValidator(_http_url)] | None = None
+
+    @field_validator("release_mirror")
+    @classmethod
+    def _mirror(cls, value: str) -> str:
+        if value == "upstream":
+            return value
+        url = urlparse(value)
+        if url.scheme in ("http", "https") and url.netloc:
+            return value.rstrip("/")
+        if url.scheme == "file" and url.path.startswith("/"):
+            return value.rstrip("/") if url.path != "/" else value
+        raise ValueError(
+            f"{value!r} must be 'upstream' or a base URL starting with http://, https:// or file:///"
+        )
+
+
+class Host(_Model):
+    """One machine of the cluster."""
+
+    name: Label
+    address: Address
+    roles: list[Role]
+    ssh: HostSSH = Field(default_factory=HostSSH)
+    _domain: str = PrivateAttr(default="")
+
+    @field_validator("roles")
+    @classmethod
+    def _roles(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError(f"a host needs at least one role (one of {', '.join(ROLES)})")
+        twice = sorted({r for r in value if value.count(r) > 1})
+        if twice:
+            raise ValueError(f"role {twice[0]!r} is listed more than once")
+        return value
+
+    @property
+    def fqdn(self) -> str:
+        """The host's fully qualified name, ``<name>.<cluster.domain>``."""
+        return f"{self.name}.{self._domain}" if self._domain else self.name
+
+
+class LabSpec(_Model):
+    """How the one-box lab builds this inventory's machines (only lab inventories have it)."""
+
+    name: Label
+    bridge: str
+    release: Label = "trixie"
+
+    @field_validator("bridge")
+    @classmethod
+    def _bridge(cls, value: str) -> str:
+        if not _IFNAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid interface name: 1-15 letters, digits, '_', '.' or '-'"
+            )
+        return value
