@@ -19,9 +19,10 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from helpers.ensure import render_template
 from helpers.errors import HostError
 from helpers.node_facts import NodeFacts, gather_facts
-from helpers.remote import Change, render_template
+from helpers.remote import Change
 from helpers.report import Report
 
 PACKAGES = ["containerd", "runc", "containernetworking-plugins", "iptables", "conntrack"]
@@ -124,7 +125,7 @@ def ensure_containerd(fleet) -> Report:
     The cgroup driver is chosen per node from its facts; containerd is restarted only
     when its configuration changed since it last started (a re-run restarts nothing).
     """
-    from helpers.remote import ensure_directory, ensure_file, ensure_packages, ensure_unit_current  # noqa: PLC0415
+    from helpers.ensure import ensure_directory, ensure_file, ensure_packages, ensure_unit_current  # noqa: PLC0415
 
     inv = fleet.inventory
 
@@ -166,7 +167,7 @@ def ensure_images(fleet) -> Report:
     collection never removes it. With ``sources.images: registry`` nothing is done.
     """
     from helpers import artifacts  # noqa: PLC0415
-    from helpers.remote import ensure_binary, ensure_directory  # noqa: PLC0415
+    from helpers.ensure import ensure_binary, ensure_directory  # noqa: PLC0415
 
     inv = fleet.inventory
     if inv.sources.images != "bundle":

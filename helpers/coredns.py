@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import hashlib
 
+from helpers.ensure import render_template
 from helpers.kube import api_client
-from helpers.remote import render_template
 from helpers.report import Report
 
 REPLICAS = 2

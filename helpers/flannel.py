@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 
+from helpers.ensure import render_template
 from helpers.kube import api_client
 from helpers.node_pki import FLANNEL_USER, node_hosts
-from helpers.remote import Change, render_template
+from helpers.remote import Change
 from helpers.report import Report
 
 BINARY = "/usr/local/bin/flanneld"
@@ -81,8 +82,8 @@ def ensure_flannel(fleet) -> Report:
     when its binary, kubeconfig, net-conf.json or unit changed since it last started.
     """
     from helpers import artifacts  # noqa: PLC0415
+    from helpers.ensure import ensure_binary, ensure_directory, ensure_file, ensure_unit_current  # noqa: PLC0415
     from helpers.kubelet import node_kubeconfig  # noqa: PLC0415
-    from helpers.remote import ensure_binary, ensure_directory, ensure_file, ensure_unit_current  # noqa: PLC0415
 
     inv = fleet.inventory
     flanneld = artifacts.fetch(inv, "flanneld")

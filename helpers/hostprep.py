@@ -64,7 +64,8 @@ def _node_hosts(inv: Any) -> list[str]:
 
 def ensure_hostname(fleet: Any) -> Any:
     """Step: ``/etc/hostname`` holds the inventory name and the running host name matches it."""
-    from helpers.remote import Change, ensure_file
+    from helpers.ensure import ensure_file
+    from helpers.remote import Change
 
     def run(h: Any) -> Any:
         name = h.host.name
@@ -83,7 +84,7 @@ def ensure_hostname(fleet: Any) -> Any:
 
 def hosts_block(inv: Any) -> str:
     """Return the managed ``/etc/hosts`` block: the API name on the VIP, then every host."""
-    from helpers.remote import render_template
+    from helpers.ensure import render_template
 
     entries = []
     if inv.network.vip is not None:
@@ -128,7 +129,8 @@ def merge_hosts_file(current: str, block: str, names: list[str]) -> str:
 
 def ensure_hosts_file(fleet: Any) -> Any:
     """Step: every host resolves every cluster host name and ``kube-api.<domain>`` from ``/etc/hosts``."""
-    from helpers.remote import Change, ensure_file
+    from helpers.ensure import ensure_file
+    from helpers.remote import Change
 
     inv = _inv(fleet)
     block = hosts_block(inv)
@@ -169,7 +171,8 @@ def _resolved(h: Any, command: str) -> Any:
 
 def ensure_apt_proxy(fleet: Any) -> Any:
     """Step: apt uses the inventory's ``sources.apt_proxy``; without one, the managed file is absent."""
-    from helpers.remote import Change, ensure_absent, ensure_template
+    from helpers.ensure import ensure_absent, ensure_template
+    from helpers.remote import Change
 
     inv = _inv(fleet)
     proxy = inv.sources.apt_proxy
@@ -189,7 +192,7 @@ def ensure_apt_proxy(fleet: Any) -> Any:
 
 def ensure_base_packages(fleet: Any, packages: list[str] | None = None) -> Any:
     """Step: install the base tools later chapters rely on (see ``BASE_PACKAGES``)."""
-    from helpers.remote import ensure_packages
+    from helpers.ensure import ensure_packages
 
     wanted = packages or BASE_PACKAGES
     return fleet.step("install base packages", lambda h: ensure_packages(h, wanted))
@@ -200,7 +203,8 @@ def ensure_base_packages(fleet: Any, packages: list[str] | None = None) -> Any:
 
 def ensure_kernel_features(fleet: Any) -> Any:
     """Step: overlay (container images), br_netfilter (bridged pod traffic through iptables) and vxlan (flannel)."""
-    from helpers.remote import Change, ensure_kernel_feature
+    from helpers.ensure import ensure_kernel_feature
+    from helpers.remote import Change
 
     inv = _inv(fleet)
     return fleet.step(
@@ -212,7 +216,7 @@ def ensure_kernel_features(fleet: Any) -> Any:
 
 def ensure_sysctls(fleet: Any) -> Any:
     """Step: forward IP packets and pass bridged traffic through iptables; persisted in sysctl.d."""
-    from helpers.remote import ensure_sysctl
+    from helpers.ensure import ensure_sysctl
 
     inv = _inv(fleet)
     return fleet.step(
@@ -263,7 +267,8 @@ def ensure_swap_off(fleet: Any) -> Any:
     > In a container the swap devices in ``/proc/swaps`` are the machine's that runs it:
     > they are reported, never switched off from inside.
     """
-    from helpers.remote import Change, ensure_file
+    from helpers.ensure import ensure_file
+    from helpers.remote import Change
 
     def run(h: Any) -> Any:
         changes = []
@@ -319,14 +324,14 @@ def ensure_time_sync(fleet: Any) -> Any:
     the running machine keeps the time. Whether the clock is right is checked from the
     outside: the facts of 01-architecture measure each host's offset to the operator.
     """
-    from helpers.remote import (
-        Change,
+    from helpers.ensure import (
         ensure_absent,
         ensure_directory,
         ensure_file,
         ensure_packages,
         ensure_unit_current,
     )
+    from helpers.remote import Change
 
     dropin = _template_text("hostprep/chrony-container.conf.j2")
 
@@ -349,7 +354,7 @@ def ensure_time_sync(fleet: Any) -> Any:
 
 
 def _template_text(name: str) -> str:
-    from helpers.remote import render_template
+    from helpers.ensure import render_template
 
     return render_template(name, {})
 

@@ -19,8 +19,8 @@ from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import NotFoundError
 
+from helpers.ensure import render_template
 from helpers.kube import admin_kubeconfig, api_client  # noqa: F401 - re-exported (tests/lab import them from here)
-from helpers.remote import render_template
 from helpers.report import Report, Result
 
 FIELD_MANAGER = "kubernetes-journey"

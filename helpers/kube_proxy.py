@@ -17,9 +17,10 @@ because a busy node does need the larger table.
 
 from __future__ import annotations
 
+from helpers.ensure import render_template
 from helpers.node_facts import NodeFacts, gather_facts
 from helpers.node_pki import KUBE_PROXY_USER, node_hosts
-from helpers.remote import Change, render_template
+from helpers.remote import Change
 from helpers.report import Report
 
 BINARY = "/usr/local/bin/kube-proxy"
@@ -56,8 +57,8 @@ def ensure_kube_proxy(fleet) -> Report:
     Restarts it only when its binary, kubeconfig, configuration or unit changed.
     """
     from helpers import artifacts  # noqa: PLC0415
+    from helpers.ensure import ensure_binary, ensure_directory, ensure_file, ensure_unit_current  # noqa: PLC0415
     from helpers.kubelet import node_kubeconfig  # noqa: PLC0415
-    from helpers.remote import ensure_binary, ensure_directory, ensure_file, ensure_unit_current  # noqa: PLC0415
 
     inv = fleet.inventory
     binary = artifacts.fetch(inv, "kube-proxy")

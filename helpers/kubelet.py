@@ -18,12 +18,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from helpers.ensure import render_template
 from helpers.errors import HostError
 from helpers.kube import api_client
 from helpers.kubeconfig import KubeconfigSpec, render_kubeconfig
 from helpers.node_facts import NodeFacts, gather_facts
 from helpers.node_pki import kubelet_client_name, kubelet_serving_name, node_hosts
-from helpers.remote import Change, render_template
+from helpers.remote import Change
 from helpers.report import Report, Result
 from helpers.tables import Table
 from helpers.waiting import WaitTimeout, poll_until
@@ -116,8 +117,8 @@ def ensure_kubelet(fleet) -> Report:
     changed since it last started (:func:`~helpers.ensure.ensure_unit_current`).
     """
     from helpers import artifacts  # noqa: PLC0415
+    from helpers.ensure import ensure_binary, ensure_directory, ensure_file, ensure_unit_current  # noqa: PLC0415
     from helpers.k8s_pki import pki_dir  # noqa: PLC0415
-    from helpers.remote import ensure_binary, ensure_directory, ensure_file, ensure_unit_current  # noqa: PLC0415
 
     inv = fleet.inventory
     binary = artifacts.fetch(inv, "kubelet")

@@ -13,6 +13,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from helpers import pki
 from helpers.errors import ConfigError
+from helpers.pki.files import _write_pair
+from helpers.pki.model import _new_key
 
 
 def mode(path):
@@ -130,7 +132,7 @@ def test_cert_reissued_when_key_missing_or_foreign(tmp_path, ca):
 
 def test_cert_renewed_when_expiring(tmp_path, ca):
     # Forge a certificate that expires in 10 days, signed by the real CA.
-    key = pki._new_key()
+    key = _new_key()
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -144,7 +146,7 @@ def test_cert_renewed_when_expiring(tmp_path, ca):
             [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .sign(ca.key, hashes.SHA256())
     )
-    pki._write_pair(tmp_path / "pki" / "x.crt", tmp_path / "pki" / "x.key", cert, key)
+    _write_pair(tmp_path / "pki" / "x.crt", tmp_path / "pki" / "x.key", cert, key)
     pair, changed = pki.ensure_cert(ca, tmp_path / "pki", "x", "x")
     assert changed and "expires" in pair.detail
     assert pair.cert.not_valid_after_utc > now + dt.timedelta(days=300)

@@ -35,19 +35,7 @@ from sshd import (  # noqa: F401 - the *_fixture names register the sshd, sudo_u
     write_inventory,
 )
 
-from helpers.errors import (
-    ChecksumMismatch,
-    CommandFailed,
-    ConfigError,
-    HostError,
-    HostKeyMismatch,
-    StepFailed,
-    UnreachableHost,
-)
-from helpers.inventory import load_inventory
-from helpers.remote import (
-    Change,
-    Fleet,
+from helpers.ensure import (
     ensure_absent,
     ensure_binary,
     ensure_directory,
@@ -60,6 +48,17 @@ from helpers.remote import (
     read_sysctl,
     render_template,
 )
+from helpers.errors import (
+    ChecksumMismatch,
+    CommandFailed,
+    ConfigError,
+    HostError,
+    HostKeyMismatch,
+    StepFailed,
+    UnreachableHost,
+)
+from helpers.inventory import load_inventory
+from helpers.remote import Change, Fleet
 
 pytestmark = pytest.mark.sshd
 

@@ -21,8 +21,8 @@ from helpers.control_plane.layout import (
     etcd_servers,
     kubeconfig_dir,
 )
+from helpers.ensure import render_template
 from helpers.errors import ConfigError
-from helpers.remote import render_template
 
 # ------------------------------------------------------------------ rendering (pure)
 

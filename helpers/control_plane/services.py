@@ -75,7 +75,7 @@ def ensure_component(fleet, component: str) -> Report:
     one master at a time and waiting for health, only when an input changed.
     """
     from helpers import artifacts  # noqa: PLC0415 - imported late: heavy, and only for remote steps
-    from helpers.remote import ensure_binary, ensure_directory, ensure_file, ensure_unit_current
+    from helpers.ensure import ensure_binary, ensure_directory, ensure_file, ensure_unit_current
 
     inv = fleet.inventory if hasattr(fleet, "inventory") else fleet.inv
     artifact = artifacts.fetch(inv, component)

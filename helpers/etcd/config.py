@@ -129,6 +129,6 @@ def member_config(inv, host) -> MemberConfig:
 
 def render_unit(config: MemberConfig) -> str:
     """The systemd unit text for one member."""
-    from helpers.remote import render_template
+    from helpers.ensure import render_template
 
     return render_template("etcd/etcd.service.j2", config.context())

@@ -57,7 +57,8 @@ def ensure_etcd_binaries(fleet) -> Report:
     contacted; binaries are uploaded only where the remote sha256 differs.
     """
     from helpers import artifacts
-    from helpers.remote import Change, ensure_binary
+    from helpers.ensure import ensure_binary
+    from helpers.remote import Change
 
     inv = _inv(fleet)
     tarball = artifacts.fetch(inv, "etcd")
@@ -98,7 +99,8 @@ def ensure_etcd_config(fleet) -> Report:
     A host whose ``ca.crt`` differs from the cluster directory's is refused before
     anything is written: swapping the CA under a running cluster would split it.
     """
-    from helpers.remote import Change, ensure_directory, ensure_file, ensure_template
+    from helpers.ensure import ensure_directory, ensure_file, ensure_template
+    from helpers.remote import Change
 
     inv = _inv(fleet)
     local = pki_dir(inv)

@@ -83,7 +83,8 @@ def ensure_etcd_running(fleet) -> Report:
     changed since it last started is restarted (:func:`~helpers.ensure.ensure_unit_current`),
     one member at a time, each waiting until it is healthy again, so quorum is kept.
     """
-    from helpers.remote import Change, ensure_unit_current
+    from helpers.ensure import ensure_unit_current
+    from helpers.remote import Change
 
     inv = _inv(fleet)
     state = bootstrap_state(check_etcd_data(fleet))

@@ -36,7 +36,7 @@ def frontend_address(inv: Any, host: Any) -> str:
 
 def haproxy_config(inv: Any, host: Any, creds: LBCredentials) -> str:
     """Render ``haproxy.cfg`` for load balancer ``host``."""
-    from helpers.remote import render_template
+    from helpers.ensure import render_template
 
     return render_template("loadbalancer/haproxy.cfg.j2", {
         "frontend_address": frontend_address(inv, host),
@@ -57,7 +57,7 @@ def keepalived_config(inv: Any, host: Any, creds: LBCredentials, interface: str)
     All start as BACKUP; the election (highest priority wins) and preemption (keepalived's
     default) put the VIP on the first whenever it is healthy.
     """
-    from helpers.remote import render_template
+    from helpers.ensure import render_template
 
     lbs = inv.hosts_with("lb")
     index = [h.name for h in lbs].index(host.name)

@@ -44,13 +44,8 @@ def _validate(h: Any, command: str, content: str, what: str) -> None:
 
 def ensure_haproxy(fleet: Any) -> Any:
     """Step: HAProxy installed, configured (validated with ``haproxy -c`` first) and running on every lb."""
-    from helpers.remote import (
-        Change,
-        ensure_file,
-        ensure_packages,
-        ensure_sysctl,
-        ensure_unit_current,
-    )
+    from helpers.ensure import ensure_file, ensure_packages, ensure_sysctl, ensure_unit_current
+    from helpers.remote import Change
 
     inv = _inv(fleet)
     creds, _ = load_credentials(inv)
@@ -77,8 +72,9 @@ def ensure_haproxy(fleet: Any) -> Any:
 
 def ensure_keepalived(fleet: Any) -> Any:
     """Step: keepalived installed, configured (validated with ``keepalived -t`` first) and running on every lb."""
+    from helpers.ensure import ensure_file, ensure_packages, ensure_unit_current
     from helpers.errors import HostError
-    from helpers.remote import Change, ensure_file, ensure_packages, ensure_unit_current
+    from helpers.remote import Change
 
     inv = _inv(fleet)
     creds, _ = load_credentials(inv)

@@ -146,7 +146,7 @@ def test_bad_cert_on_a_live_master_is_caught_and_repaired(inv, fleet):
     The repair is the ordinary step: ``ensure_apiserver`` sees the certificate differ
     from the cluster directory, rewrites it and restarts that API server only.
     """
-    from helpers.remote import ensure_file, ensure_service
+    from helpers.ensure import ensure_file, ensure_service
 
     victim = inv.hosts_with("master")[-1]
     work = Path(os.environ.get("TMPDIR", "/tmp")) / f"kj-badcert-{os.getpid()}"

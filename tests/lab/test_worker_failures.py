@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from helpers.ensure import ensure_service
 from helpers.errors import StepFailed
 from helpers.inventory import load_inventory
 from helpers.kube_apply import admin_kubeconfig
-from helpers.remote import Fleet, ensure_service
+from helpers.remote import Fleet
 from helpers.waiting import poll_until
 
 pytestmark = pytest.mark.lab
