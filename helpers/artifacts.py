@@ -135,6 +135,11 @@ def image_ref(short: str, versions: dict[str, Any]) -> str:
     return f"{repo}:{versions[key]}"
 
 
+def bundle_image(short: str) -> str:
+    """The upstream reference of a bundle image by its short name (``pause``), from the pins."""
+    return image_ref(short, load_versions())
+
+
 def release(
     name: str, versions: dict[str, Any] | None = None, kubernetes_version: str | None = None
 ) -> Release:

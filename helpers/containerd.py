@@ -62,7 +62,7 @@ def image_ref(name: str) -> str:
     """The upstream reference of a bundle image (``registry.k8s.io/pause:3.10.2``), from the pins."""
     from helpers import artifacts  # noqa: PLC0415
 
-    return artifacts.image_ref(name, artifacts.load_versions())
+    return artifacts.bundle_image(name)
 
 
 def parse_version(text: str) -> str:

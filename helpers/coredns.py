@@ -33,7 +33,7 @@ def render_corefile(cluster_domain: str) -> str:
 
 def manifests(inv) -> list[dict]:
     """The CoreDNS objects: ServiceAccount, RBAC, ConfigMap, Deployment and Service."""
-    from helpers.containerd import image_ref  # noqa: PLC0415
+    from helpers.artifacts import bundle_image as image_ref  # noqa: PLC0415
     from helpers.k8s_pki import cluster_domain  # noqa: PLC0415
     from helpers.kube_apply import load_documents  # noqa: PLC0415
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 
+from helpers.constants import FLANNEL_PUBLIC_IP_ANNOTATION, FLANNEL_VNI, FLANNEL_VXLAN_PORT
 from helpers.ensure import render_template
 from helpers.kube import api_client
 from helpers.node_pki import FLANNEL_USER, node_hosts
@@ -32,9 +33,9 @@ KUBECONFIG = f"{FLANNEL_DIR}/kubeconfig"
 NET_CONF = "/etc/kube-flannel/net-conf.json"
 CNI_CONF = "/etc/cni/net.d/10-flannel.conflist"
 UNIT = "/etc/systemd/system/flanneld.service"
-VNI = 1
-VXLAN_PORT = 8472
-PUBLIC_IP_ANNOTATION = "flannel.alpha.coreos.com/public-ip"
+VNI = FLANNEL_VNI
+VXLAN_PORT = FLANNEL_VXLAN_PORT
+PUBLIC_IP_ANNOTATION = FLANNEL_PUBLIC_IP_ANNOTATION
 
 
 def render_net_conf(pod_cidr: str) -> str:
@@ -83,7 +84,7 @@ def ensure_flannel(fleet) -> Report:
     """
     from helpers import artifacts  # noqa: PLC0415
     from helpers.ensure import ensure_binary, ensure_directory, ensure_file, ensure_unit_current  # noqa: PLC0415
-    from helpers.kubelet import node_kubeconfig  # noqa: PLC0415
+    from helpers.node_pki import node_kubeconfig  # noqa: PLC0415
 
     inv = fleet.inventory
     flanneld = artifacts.fetch(inv, "flanneld")

@@ -58,7 +58,7 @@ def ensure_kube_proxy(fleet) -> Report:
     """
     from helpers import artifacts  # noqa: PLC0415
     from helpers.ensure import ensure_binary, ensure_directory, ensure_file, ensure_unit_current  # noqa: PLC0415
-    from helpers.kubelet import node_kubeconfig  # noqa: PLC0415
+    from helpers.node_pki import node_kubeconfig  # noqa: PLC0415
 
     inv = fleet.inventory
     binary = artifacts.fetch(inv, "kube-proxy")

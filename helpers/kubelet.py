@@ -21,9 +21,13 @@ from dataclasses import dataclass, field
 from helpers.ensure import render_template
 from helpers.errors import HostError
 from helpers.kube import api_client
-from helpers.kubeconfig import KubeconfigSpec, render_kubeconfig
 from helpers.node_facts import NodeFacts, gather_facts
-from helpers.node_pki import kubelet_client_name, kubelet_serving_name, node_hosts
+from helpers.node_pki import (  # noqa: F401 - node_kubeconfig re-exported: it used to live here
+    kubelet_client_name,
+    kubelet_serving_name,
+    node_hosts,
+    node_kubeconfig,
+)
 from helpers.remote import Change
 from helpers.report import Report, Result
 from helpers.tables import Table
@@ -92,20 +96,6 @@ def render_unit(node_name: str, node_ip: str) -> str:
         "binary": BINARY, "config_file": CONFIG_FILE, "kubeconfig": KUBECONFIG,
         "node_name": node_name, "node_ip": node_ip,
     })
-
-
-def node_kubeconfig(inv, user: str, cert_name: str) -> str:
-    """Render a kubeconfig for ``user`` (certificate ``cert_name``) pointing at the VIP."""
-    from helpers import pki  # noqa: PLC0415
-    from helpers.control_plane import api_server_url  # noqa: PLC0415
-    from helpers.k8s_pki import pki_dir  # noqa: PLC0415
-
-    directory = pki_dir(inv.cluster_dir)
-    pair = pki.load_pair(directory, cert_name)
-    return render_kubeconfig(KubeconfigSpec(
-        cluster=inv.cluster.name, server=api_server_url(inv), user=user,
-        ca_pem=(directory / "ca.crt").read_bytes(), cert_pem=pair.cert_pem, key_pem=pair.key_pem,
-    ))
 
 
 def ensure_kubelet(fleet) -> Report:

@@ -94,3 +94,19 @@ def ensure_node_certificates(inv) -> Report:
     record("kube-proxy", pki.ensure_cert(ca, directory, "kube-proxy", KUBE_PROXY_USER, usages="client"))
     record("flannel", pki.ensure_cert(ca, directory, "flannel", FLANNEL_USER, usages="client"))
     return Report("node certificates", results)
+
+
+def node_kubeconfig(inv, user: str, cert_name: str) -> str:
+    """Render a kubeconfig for ``user`` (certificate ``cert_name``) pointing at the VIP.
+
+    The kubelet, kube-proxy and flanneld each authenticate with one of these.
+    """
+    from helpers.kubeconfig import KubeconfigSpec, render_kubeconfig  # noqa: PLC0415
+    from helpers.topology import api_server_url  # noqa: PLC0415
+
+    directory = pki_dir(inv.cluster_dir)
+    pair = pki.load_pair(directory, cert_name)
+    return render_kubeconfig(KubeconfigSpec(
+        cluster=inv.cluster.name, server=api_server_url(inv), user=user,
+        ca_pem=(directory / "ca.crt").read_bytes(), cert_pem=pair.cert_pem, key_pem=pair.key_pem,
+    ))

@@ -35,7 +35,7 @@ def netexec_pod(worker: str) -> str:
 
 def manifests(inv) -> list[dict]:
     """The probe objects: namespace, netexec pods (one per worker), NodePort Service, client pod."""
-    from helpers.containerd import image_ref  # noqa: PLC0415
+    from helpers.artifacts import bundle_image as image_ref  # noqa: PLC0415
 
     policy = "Never" if inv.sources.images == "bundle" else "IfNotPresent"
     labels = {"app.kubernetes.io/managed-by": "kubernetes-journey"}
@@ -277,7 +277,9 @@ def network_figure(inv):
     from kubernetes import client  # noqa: PLC0415
     from matplotlib.patches import FancyBboxPatch  # noqa: PLC0415
 
-    from helpers.flannel import PUBLIC_IP_ANNOTATION, VNI, VXLAN_PORT  # noqa: PLC0415
+    from helpers.constants import FLANNEL_PUBLIC_IP_ANNOTATION as PUBLIC_IP_ANNOTATION  # noqa: PLC0415
+    from helpers.constants import FLANNEL_VNI as VNI  # noqa: PLC0415
+    from helpers.constants import FLANNEL_VXLAN_PORT as VXLAN_PORT  # noqa: PLC0415
 
     core = client.CoreV1Api(api_client(inv))
     nodes = sorted(core.list_node().items, key=lambda n: n.metadata.name)

@@ -206,3 +206,14 @@ def figure_png(fig: Any, path: Any = None) -> bytes:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_bytes(data)
     return data
+
+
+def api_endpoint(inv) -> str:
+    """The address clients use: the VIP when there is one, else the first master."""
+    vip = inv.network.vip
+    return str(vip) if vip is not None else str(inv.hosts_with("master")[0].address)
+
+
+def api_server_url(inv) -> str:
+    """``https://<VIP>:6443``: the cluster's API through the load balancers."""
+    return f"https://{api_endpoint(inv)}:{API_PORT}"

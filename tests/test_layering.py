@@ -34,10 +34,12 @@ PACKAGE = REPO / "helpers"
 LAYERS: dict[str, tuple[str, ...]] = {
     "foundation": (".", "constants", "errors", "paths", "report", "tables", "waiting"),
     "core": ("artifacts", "inventory", "inventory.*", "remote", "remote.*", "ensure", "ensure.*", "pki", "pki.*", "kube", "kube_apply", "kube_wait", "facts", "facts.*", "notebook"),
+    # what several chapters build on: names and addresses, the PKI layout, kubeconfigs,
+    # node facts and node identities; a chapter may import these, they import no chapter
+    "shared": ("topology", "k8s_pki", "kubeconfig", "node_facts", "node_pki"),
     "chapters": (
-        "topology", "hostprep", "loadbalancer", "etcd", "k8s_pki", "kubeconfig", "control_plane",
-        "node_facts", "node_pki", "containerd", "kubelet", "kube_proxy", "flannel", "coredns",
-        "pod_network", "objects", "objects.*", "etcd.*", "control_plane.*", "loadbalancer.*",
+        "hostprep", "loadbalancer", "loadbalancer.*", "etcd", "etcd.*", "control_plane", "control_plane.*",
+        "containerd", "kubelet", "kube_proxy", "flannel", "coredns", "pod_network", "objects", "objects.*",
     ),
     "top": ("__main__", "runbook", "lab", "lab.*", "mirror", "mirror.*"),
 }
@@ -46,31 +48,9 @@ CHAPTERS = "chapters"
 #: Today's violations, ``"importer -> imported": why``. Remove an entry when its import goes.
 KNOWN_VIOLATIONS: dict[str, str] = {
     # rule 2: chapters importing each other
-    "containerd -> node_facts": "containerd picks the cgroup driver from NodeFacts/gather_facts",
-    "containerd -> node_pki": "node_selector() uses node_pki.node_hosts (function-level)",
-    "control_plane -> k8s_pki": "unit context, PKI paths, encryption config path",
-    "control_plane -> kubeconfig": "ensure_kubeconfigs writes KubeconfigSpec kubeconfigs",
+    # the control plane is ready only when the tier in front of it agrees: wait_for_api and 04
+    # read HAProxy's stats page until every load balancer sees every API server UP
     "control_plane -> loadbalancer": "check_haproxy_backends reads the stats page (function-level)",
-    "coredns -> containerd": "manifests() takes the CoreDNS image_ref from containerd (function-level)",
-    "coredns -> k8s_pki": "manifests() needs cluster_domain (function-level)",
-    "flannel -> kubelet": "ensure_flannel borrows node_kubeconfig (function-level)",
-    "flannel -> node_pki": "FLANNEL_USER and node_hosts",
-    "hostprep -> topology": "API_HOSTNAME and api_fqdn for the /etc/hosts block",
-    "k8s_pki -> kubeconfig": "write_private_file for the sa key and encryption config",
-    "k8s_pki -> topology": "API_HOSTNAME and api_fqdn among the API server SANs",
-    "kube_proxy -> kubelet": "ensure_kube_proxy borrows node_kubeconfig (function-level)",
-    "kube_proxy -> node_facts": "conntrack setting from NodeFacts/gather_facts",
-    "kube_proxy -> node_pki": "KUBE_PROXY_USER and node_hosts",
-    "kubelet -> control_plane": "node_kubeconfig needs api_server_url (function-level)",
-    "kubelet -> k8s_pki": "cluster_domain, pki_dir, cert_specs (function-level)",
-    "kubelet -> kubeconfig": "node kubeconfigs via KubeconfigSpec/render_kubeconfig",
-    "kubelet -> node_facts": "KubeletSettings from NodeFacts/gather_facts",
-    "kubelet -> node_pki": "kubelet_client_name, kubelet_serving_name, node_hosts",
-    "loadbalancer -> topology": "API_PORT (checks, install) and api_fqdn (haproxy.cfg)",
-    "node_pki -> k8s_pki": "node certificates live in k8s_pki.pki_dir",
-    "pod_network -> containerd": "probe pod images through containerd.image_ref (function-level)",
-    "pod_network -> flannel": "network_figure shows flannel's VNI, port and annotation (function-level)",
-    "pod_network -> k8s_pki": "check_dns needs cluster_domain (function-level)",
 }
 
 

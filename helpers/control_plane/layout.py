@@ -9,6 +9,7 @@ from pathlib import Path
 
 from helpers.constants import API_PORT
 from helpers.kube import admin_kubeconfig
+from helpers.topology import api_endpoint, api_server_url  # noqa: F401 - shared by the chapters, re-exported
 
 KUBE_DIR = "/etc/kubernetes"
 PKI_DIR = f"{KUBE_DIR}/pki"
@@ -36,17 +37,6 @@ def kubeconfig_dir(inv) -> Path:
 def admin_kubeconfig_path(inv) -> Path:
     """The cluster-admin kubeconfig (points at the VIP, 0600): :func:`helpers.kube.admin_kubeconfig`."""
     return admin_kubeconfig(inv)
-
-
-def api_endpoint(inv) -> str:
-    """The address clients use: the VIP when there is one, else the first master."""
-    vip = inv.network.vip
-    return str(vip) if vip is not None else str(inv.hosts_with("master")[0].address)
-
-
-def api_server_url(inv) -> str:
-    """``https://<VIP>:6443``: the cluster's API through the load balancers."""
-    return f"https://{api_endpoint(inv)}:{API_PORT}"
 
 
 def etcd_servers(inv) -> list[str]:
