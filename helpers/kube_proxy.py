@@ -22,6 +22,7 @@ from helpers.node_facts import NodeFacts, gather_facts
 from helpers.node_pki import KUBE_PROXY_USER, node_hosts
 from helpers.remote import Change
 from helpers.report import Report
+from helpers.verdict import Verdict
 
 BINARY = "/usr/local/bin/kube-proxy"
 PROXY_DIR = "/var/lib/kube-proxy"
@@ -109,3 +110,17 @@ def check_nodeport(inv, port: int, path: str = "/hostname", timeout: float = 5.0
         return answers
 
     return settle(ask, lambda a: not any(v.startswith("error") for v in a.values()), within=within).value
+
+
+def verify_nodeport(inv, port: int, answer_prefix: str, path: str = "/hostname") -> Verdict:
+    """Every node forwards its NodePort ``port``: each answers with a body starting ``answer_prefix``.
+
+    Returns:
+        A :class:`~helpers.verdict.Verdict`: one row per node with its answer, one problem
+        per node that did not answer as expected.
+    """
+    answers = check_nodeport(inv, port, path)
+    problems = [f"NodePort {port} on {node} answered {answer!r}, not a {answer_prefix}* pod name"
+                for node, answer in answers.items() if not answer.startswith(answer_prefix)]
+    return Verdict(f"NodePort {port} from the operator's machine", ["node", f"GET :{port}{path}"],
+                   answers.items(), problems)

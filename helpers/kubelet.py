@@ -31,6 +31,7 @@ from helpers.node_pki import (  # noqa: F401 - node_kubeconfig re-exported: it u
 from helpers.remote import Change
 from helpers.report import Report, Result
 from helpers.tables import Table
+from helpers.verdict import Verdict
 from helpers.waiting import WaitTimeout, poll_until
 
 BINARY = "/usr/local/bin/kubelet"
@@ -383,3 +384,17 @@ def restarted_units(before: dict | None, now: dict) -> list[str]:
         return []
     return sorted(f"{host}/{unit}" for host, units in now.items() for unit, when in units.items()
                   if before.get(host, {}).get(unit) not in (None, when))
+
+
+def verify_nodes(inv) -> Verdict:
+    """Every inventory node is registered and Ready, and every master carries its NoSchedule taint.
+
+    Returns:
+        A :class:`~helpers.verdict.Verdict` over :func:`node_table`'s rows; one problem
+        per node that is missing, not Ready (with the kubelet's reason) or an untainted master.
+    """
+    table = node_table(inv)
+    problems = [f"node {name} is {state}" for name, state in check_nodes_ready(inv).items() if state != "Ready"]
+    problems += [f"master {name} lacks the {CONTROL_PLANE_ROLE}:NoSchedule taint (pods could land on it)"
+                 for name, tainted in check_master_taints(inv).items() if not tainted]
+    return Verdict(table.title, table.columns, table.rows, problems)

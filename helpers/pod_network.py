@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from helpers.kube import api_client, parse_nslookup, pod_exec  # also pod_network.parse_nslookup
 from helpers.report import Report, Result
+from helpers.verdict import Verdict
 from helpers.waiting import WaitTimeout, settle
 
 NAMESPACE = "kj-verify"
@@ -318,3 +319,34 @@ def network_figure(inv):
     ax.set_title("The pod network: one pod CIDR per node, joined by the VXLAN overlay")
     fig.tight_layout()
     return fig
+
+
+def verify_pod_to_pod(inv, within: float = 30.0) -> Verdict:
+    """The client pod reaches every netexec probe pod by pod IP, across the overlay.
+
+    Returns:
+        A :class:`~helpers.verdict.Verdict`: target and answer per probe pod; problems for
+        a worker without its probe pod and for every probe that did not answer its own name.
+    """
+    answers = check_pod_to_pod(inv, within=within)
+    problems = []
+    if len(answers) != len(workers(inv)):
+        problems.append(f"expected one netexec pod per worker ({len(workers(inv))}), found {list(answers)}")
+    problems += [f"{target}: {answer}" for target, answer in answers.items() if answer != target.split(" ", 1)[0]]
+    return Verdict("client pod -> netexec pods (by pod IP)", ["target", "answer"], answers.items(), problems)
+
+
+def verify_dns(inv, within: float = 30.0) -> Verdict:
+    """Cluster DNS answers: ``kubernetes.default`` is the service range's first address, the probe Service resolves.
+
+    Returns:
+        A :class:`~helpers.verdict.Verdict`: query and answer; problems for every name not
+        resolved and for a wrong ``kubernetes.default`` address.
+    """
+    answers = check_dns(inv, within=within)
+    problems = [f"{query}: {answer}" for query, answer in answers.items() if answer.startswith("error")]
+    kubernetes_ip = str(inv.network.service_cidr.network_address + 1)
+    first_query, first = next(iter(answers.items()))
+    if not first.startswith("error") and first != kubernetes_ip:
+        problems.append(f"{first_query} answered {first}, expected {kubernetes_ip} (the kubernetes Service)")
+    return Verdict("resolved through CoreDNS", ["query", "answer"], answers.items(), problems)

@@ -37,6 +37,9 @@ from helpers.etcd.checks import (
     check_etcd_rejects_anonymous,
     check_etcd_roundtrip,
     check_etcd_status,
+    leader_problems,
+    verify_health,
+    verify_leader,
 )
 from helpers.etcd.client import (
     anonymous_verdict,
@@ -80,6 +83,9 @@ from helpers.etcd.install import (
 from helpers.etcd.running import INPUTS, bootstrap_state, check_etcd_data, ensure_etcd_running
 
 __all__ = [
+    "leader_problems",
+    "verify_health",
+    "verify_leader",
     "APISERVER_CLIENT",
     "BIN_DIR",
     "CLIENT_BINARIES",

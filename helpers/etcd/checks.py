@@ -30,6 +30,7 @@ from helpers.etcd.config import (
     members,
 )
 from helpers.tables import Table
+from helpers.verdict import Verdict
 from helpers.waiting import settle
 
 
@@ -128,3 +129,36 @@ def check_etcd_rejects_anonymous(fleet) -> Table:
                      _tls_error(anon.stderr), _version_verdict(good.exit_code, good.stdout)])
     return Table(["member", "url", "without cert", "error", "with cert"], rows,
                  title=f"clients without a certificate are refused (curl on {h.name})")
+
+
+def verify_health(fleet, within: float = 30.0) -> Verdict:
+    """Every member answers healthy over TLS (asking again for up to ``within`` seconds).
+
+    Returns:
+        A :class:`~helpers.verdict.Verdict`: the health table, and one problem per
+        unhealthy member naming its endpoint and etcdctl's error.
+    """
+    table = check_etcd_health(fleet, within=within)
+    return Verdict(table.title, table.columns, table.rows, health_problems(table))
+
+
+def verify_leader(fleet, within: float = 30.0) -> Verdict:
+    """Every member answers its status, exactly one is the leader, all agree on the raft term.
+
+    Asks again for up to ``within`` seconds (an election after a restart takes a moment).
+    """
+    table = check_etcd_status(fleet, within=within)
+    return Verdict(table.title, table.columns, table.rows, leader_problems(table))
+
+
+def leader_problems(table: Table) -> list[str]:
+    """What is wrong in a :func:`check_etcd_status` table: silent members, not one leader, split terms."""
+    rows = table.as_dicts()
+    problems = [f"etcd member {r['member']} did not answer its status" for r in rows if r["leader"] == "unreachable"]
+    leaders = [r["member"] for r in rows if r["leader"] == "yes"]
+    if len(leaders) != 1:
+        problems.append(f"expected exactly one etcd leader, found {', '.join(leaders) or 'none'}")
+    terms = sorted({str(r["raft term"]) for r in rows if r["leader"] != "unreachable"})
+    if len(terms) > 1:
+        problems.append(f"etcd members disagree on the raft term: {', '.join(terms)}")
+    return problems
