@@ -52,3 +52,37 @@ class Verdict(Table):
             items = "".join(f"<li>{html.escape(p)}</li>" for p in self.problems)
             foot = f"<p style='color:#c62828'><b>{len(self.problems)} problem(s)</b></p><ul>{items}</ul>"
         return super()._repr_html_() + foot
+
+
+class Checklist:
+    """Checks collected through a notebook, one row each, turned into one :class:`Verdict` at the end.
+
+    ``check()`` records a check and returns whether it passed, so a cell can assert on it
+    right away (``assert checks.check(...), "message"``) and the Verification section can
+    show every check of the notebook together.
+    """
+
+    COLUMNS = ("object", "check", "result", "detail")
+
+    def __init__(self, title: str):
+        self.title = title
+        self.rows: list[list[str]] = []
+
+    def check(self, obj: str, what: str, passed: bool, detail: Any = "") -> bool:
+        """Record one check (a later check with the same object and text replaces it); return ``passed``."""
+        row = [obj, what, "pass" if passed else "fail", str(detail)]
+        for i, old in enumerate(self.rows):
+            if old[:2] == row[:2]:
+                self.rows[i] = row
+                break
+        else:
+            self.rows.append(row)
+        return bool(passed)
+
+    def verdict(self) -> Verdict:
+        """Every recorded check; one problem per failed one."""
+        problems = [f"{o}: {w} ({d})" if d else f"{o}: {w}" for o, w, r, d in self.rows if r != "pass"]
+        return Verdict(self.title, self.COLUMNS, self.rows, problems)
+
+    def __len__(self) -> int:
+        return len(self.rows)

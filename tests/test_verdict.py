@@ -39,3 +39,15 @@ def test_leader_problems():
     ]
     assert etcd.leader_problems(_status(["m1", "1", "no", 3, 1, "", ""])) == \
         ["expected exactly one etcd leader, found none"]
+
+
+def test_a_checklist_collects_checks_and_a_rerun_replaces_its_row():
+    from helpers.verdict import Checklist
+
+    checks = Checklist("06-objects checks")
+    assert checks.check("Pod p", "runs", True, "on n1") is True
+    assert checks.check("Service s", "answers", False, 0) is False
+    assert checks.check("Pod p", "runs", True, "on n2")  # the cell ran again
+    v = checks.verdict()
+    assert len(checks) == 2 and v.rows[0] == ["Pod p", "runs", "pass", "on n2"]
+    assert v.problems == ["Service s: answers (0)"]
