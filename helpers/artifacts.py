@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import tarfile
-import tempfile
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import yaml
 
 from helpers import paths
 from helpers.errors import ChecksumMismatch, ConfigError, DownloadFailed
+from helpers.localfiles import atomic_open
 
 log = logging.getLogger(__name__)
 
@@ -241,19 +241,13 @@ def _read_url(name: str, url: str, timeout: float) -> bytes:
 
 
 def _download(name: str, url: str, dest: Path, timeout: float) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with _open_url(url, timeout) as src:
-                    shutil.copyfileobj(src, out, 1 << 20)
-            except OSError as err:
-                raise DownloadFailed(name, url, str(err)) from err
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    # streamed into the one atomic writer; 0600 is the mode downloads always had (mkstemp's)
+    with atomic_open(dest, 0o600) as out:
+        try:
+            with _open_url(url, timeout) as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+        except OSError as err:
+            raise DownloadFailed(name, url, str(err)) from err
 
 
 def _pinned(versions: dict[str, Any], release_mirror: str, name: str) -> str | None:
@@ -362,11 +356,8 @@ def extract(art: Artifact, binary: str) -> Artifact:
                 src = None
             if src is None:
                 raise ConfigError(f"{art.path} has no member {member}")
-            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{binary}.")
-            with os.fdopen(fd, "wb") as out:
+            with atomic_open(dest, 0o755) as out:
                 shutil.copyfileobj(src, out, 1 << 20)
-            os.chmod(tmp, 0o755)
-            os.replace(tmp, dest)
     return Artifact(
         f"{art.name}/{binary}", art.version, f"{art.url}#{member}", dest, sha256_file(dest)
     )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from helpers.ensure import render_template
 from helpers.errors import HostError
-from helpers.node_facts import NodeFacts, gather_facts
+from helpers.node_facts import NodeFacts, gather_node_facts
 from helpers.remote import Change
 from helpers.report import Report
 
@@ -131,7 +131,7 @@ def ensure_containerd(fleet) -> Report:
 
     def apply(h) -> Change:
         installed = ensure_packages(h, PACKAGES)
-        facts = gather_facts(h)
+        facts = gather_node_facts(h)
         version = parse_version(h.run("containerd --version").stdout)
         settings = settings_for(inv, facts, version)
         try:

@@ -124,6 +124,7 @@ def extract_cni_plugin(tarball):
     from pathlib import Path  # noqa: PLC0415
 
     from helpers.errors import ConfigError  # noqa: PLC0415
+    from helpers.localfiles import write_atomic  # noqa: PLC0415
 
     out = Path(tarball.path).with_name(f"flannel-{tarball.sha256[:16]}")
     if not out.exists():
@@ -133,9 +134,6 @@ def extract_cni_plugin(tarball):
             if member is None:
                 raise ConfigError(f"failed to extract the flannel CNI plugin: no 'flannel' in {tarball.path}")
             data = tar.extractfile(member).read()
-        tmp = out.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.chmod(0o755)
-        tmp.replace(out)
+        write_atomic(out, data, 0o755)
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     return replace(tarball, name="flannel-cni", path=out, sha256=digest)

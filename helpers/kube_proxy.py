@@ -18,7 +18,7 @@ because a busy node does need the larger table.
 from __future__ import annotations
 
 from helpers.ensure import render_template
-from helpers.node_facts import NodeFacts, gather_facts
+from helpers.node_facts import NodeFacts, gather_node_facts
 from helpers.node_pki import KUBE_PROXY_USER, node_hosts
 from helpers.remote import Change
 from helpers.report import Report
@@ -66,7 +66,7 @@ def ensure_kube_proxy(fleet) -> Report:
     kubeconfig = node_kubeconfig(inv, KUBE_PROXY_USER, "kube-proxy")
 
     def apply(h) -> Change:
-        facts = gather_facts(h)
+        facts = gather_node_facts(h)
         changes = [
             ensure_directory(h, PROXY_DIR, mode=0o700),
             ensure_binary(h, BINARY, binary),

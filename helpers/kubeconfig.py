@@ -10,14 +10,13 @@ private key, so they are written 0600 and compared before writing (idempotent).
 from __future__ import annotations
 
 import base64
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from helpers.errors import ConfigError
+from helpers.localfiles import write_atomic
 
 
 @dataclass(frozen=True)
@@ -104,31 +103,15 @@ def parse_kubeconfig(text: str | bytes) -> dict:
 def write_private_file(path: Path, content: str | bytes, mode: int = 0o600) -> bool:
     """Write ``content`` to a local ``path`` with ``mode`` only when it differs.
 
-    The file is written to a temporary file in the same directory and renamed into
-    place, so a reader never sees half a file. An existing file with the right
-    content but a wrong mode only gets its mode fixed.
+    :func:`helpers.localfiles.write_atomic` with ``private=True`` (a missing parent
+    directory is created 0700): a temporary file with the final mode, renamed into place,
+    so a reader never sees half a file. An existing file with the right content but a
+    wrong mode only gets its mode fixed.
 
     Returns:
         True when the content or the mode changed.
     """
-    data = content.encode() if isinstance(content, str) else content
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if path.exists() and path.read_bytes() == data:
-        if (path.stat().st_mode & 0o777) != mode:
-            path.chmod(mode)
-            return True
-        return False
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return True
+    return write_atomic(path, content, mode, private=True)
 
 
 def ensure_kubeconfig(path: Path, spec: KubeconfigSpec) -> bool:

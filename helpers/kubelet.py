@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from helpers.ensure import render_template
 from helpers.errors import HostError
 from helpers.kube import api_client
-from helpers.node_facts import NodeFacts, gather_facts
+from helpers.node_facts import NodeFacts, gather_node_facts
 from helpers.node_pki import (  # noqa: F401 - node_kubeconfig re-exported: it used to live here
     kubelet_client_name,
     kubelet_serving_name,
@@ -118,7 +118,7 @@ def ensure_kubelet(fleet) -> Report:
 
     def apply(h) -> Change:
         host = h.host
-        facts = gather_facts(h)
+        facts = gather_node_facts(h)
         serving = kubelet_serving_name(host.name)
         changes = [
             ensure_directory(h, KUBELET_DIR, mode=0o700),

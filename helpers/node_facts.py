@@ -105,6 +105,6 @@ def _has_cap(mask: str, bit: int) -> bool:
         return True
 
 
-def gather_facts(h) -> NodeFacts:
+def gather_node_facts(h) -> NodeFacts:
     """Read :class:`NodeFacts` from one host (read-only)."""
     return parse_facts(h.run(PROBE).stdout)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -10,26 +9,9 @@ from typing import Any
 import jinja2
 
 from helpers.errors import ConfigError
+from helpers.templating import environment
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-
-
-_ENVS: dict[Path, jinja2.Environment] = {}
-_ENVS_LOCK = threading.Lock()
-
-
-def _environment(directory: Path) -> jinja2.Environment:
-    with _ENVS_LOCK:
-        env = _ENVS.get(directory)
-        if env is None:
-            env = jinja2.Environment(
-                loader=jinja2.FileSystemLoader(str(directory)),
-                undefined=jinja2.StrictUndefined,
-                keep_trailing_newline=True,
-                autoescape=False,
-            )
-            _ENVS[directory] = env
-        return env
 
 
 def render_template(template: str, context: Mapping[str, Any], directory: str | Path | None = None) -> str:
@@ -41,7 +23,7 @@ def render_template(template: str, context: Mapping[str, Any], directory: str | 
     """
     root = Path(directory).resolve() if directory is not None else TEMPLATES
     try:
-        return _environment(root).get_template(template).render(**context)
+        return environment(root).get_template(template).render(**context)
     except jinja2.TemplateNotFound as err:
         raise ConfigError(f"template {template} not found under {root}") from err
     except jinja2.UndefinedError as err:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.facts.model import Check, HostFacts
+from helpers.localfiles import write_atomic
 
 
 def inventory_digest(inv: Any) -> str:
@@ -20,7 +21,6 @@ def inventory_digest(inv: Any) -> str:
 def save_preflight(inv: Any, checks: list[Check], facts: dict[str, HostFacts] | None = None) -> Path:
     """Write the preflight result to ``cluster_dir/preflight.json`` for later notebooks; return the path."""
     path = inv.cluster_dir / "preflight.json"
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     record = {
         "inventory": str(inv.path),
         "inventory_sha256": inventory_digest(inv),
@@ -28,9 +28,7 @@ def save_preflight(inv: Any, checks: list[Check], facts: dict[str, HostFacts] | 
         "checks": [asdict(c) for c in checks],
         "facts": {n: asdict(f) for n, f in (facts or {}).items()},
     }
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
-    tmp.replace(path)
+    write_atomic(path, json.dumps(record, indent=1, sort_keys=True), 0o644, private=True)
     return path
 
 

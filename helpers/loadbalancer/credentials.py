@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from helpers.localfiles import ensure_private_dir, write_atomic
+
 STATS_USER = "kj-stats"
 
 
@@ -54,13 +56,8 @@ def load_credentials(inv: Any, create: bool = False) -> tuple[LBCredentials, boo
         stats_password=secrets.token_urlsafe(18),
         vrrp_auth_pass="".join(secrets.choice(alphabet) for _ in range(8)),
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(asdict(creds), fh, indent=1)
-    tmp.replace(path)
+    ensure_private_dir(path.parent)
+    write_atomic(path, json.dumps(asdict(creds), indent=1), 0o600, private=True)
     return creds, True
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from helpers.loadbalancer.checks import _holds, check_tcp, wait_for_single_holder
 from helpers.loadbalancer.config import _inv
+from helpers.localfiles import write_atomic
 
 
 @dataclass
@@ -149,8 +150,5 @@ def failover_drills(fleet: Any, when: str = "auto", lb_changed: bool = False,
         return DrillRecord(drills, saved["measured_at"], False, reason)
     drills = [measure_failover(fleet, service) for service in services]
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"measured_at": stamp, "drills": [asdict(d) for d in drills]}, indent=1))
-    tmp.replace(path)
+    write_atomic(path, json.dumps({"measured_at": stamp, "drills": [asdict(d) for d in drills]}, indent=1), 0o644)
     return DrillRecord(drills, stamp, True, why)

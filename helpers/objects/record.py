@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from helpers.localfiles import write_atomic
+
 
 class DemoRecord:
     """What the demonstrations of 06 measured, kept in the cluster directory between runs.
@@ -41,10 +43,7 @@ class DemoRecord:
         import datetime as dt  # noqa: PLC0415
 
         self.data[key] = {"at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), "value": value}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=1, default=str))
-        tmp.replace(self.path)
+        write_atomic(self.path, json.dumps(self.data, indent=1, default=str), 0o644)
         return value
 
     def clear(self) -> None:

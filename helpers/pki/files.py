@@ -1,19 +1,18 @@
 """Certificate pairs on disk: loading ``<name>.crt`` / ``<name>.key``, writing them atomically.
 
-Keys are written 0600 and certificates 0644, each through a temporary file and
-:func:`os.replace`, in a directory kept at 0700.
+Keys are written 0600 and certificates 0644, each through
+:func:`helpers.localfiles.write_atomic` (mode set before the rename), in a directory kept at 0700.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from helpers.errors import ConfigError
+from helpers.localfiles import ensure_private_dir, write_atomic
 from helpers.pki.model import CertPair
 
 
@@ -50,11 +49,7 @@ def load_pair(directory: str | Path, name: str) -> CertPair:
     return CertPair(name, cert_path, key_path, cert, key)
 
 
-def _ensure_dir(directory: Path) -> Path:
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if directory.stat().st_mode & 0o777 != 0o700:
-        directory.chmod(0o700)
-    return directory
+_ensure_dir = ensure_private_dir
 
 
 def _fix_key_mode(key_path: Path) -> str:
@@ -69,25 +64,11 @@ def _with(pair: CertPair, changed: bool, detail: str) -> CertPair:
     return CertPair(pair.name, pair.cert_path, pair.key_path, pair.cert, pair.key, changed, detail)
 
 
-def _atomic_write(path: Path, data: bytes, mode: int) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_pair(cert_path: Path, key_path: Path, cert: x509.Certificate, key) -> None:
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    _atomic_write(key_path, key_pem, 0o600)
-    _atomic_write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_atomic(key_path, key_pem, 0o600, private=True)
+    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644, private=True)
