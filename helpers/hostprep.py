@@ -51,10 +51,6 @@ BLOCK_END = "# END kubernetes-journey"
 FSTAB_MARK = "#kubernetes-journey: swap off: "
 
 
-def _inv(fleet: Any) -> Any:
-    return getattr(fleet, "inventory", None) or getattr(fleet, "inv", None) or fleet.hosts()[0].inventory
-
-
 def _node_hosts(inv: Any) -> list[str]:
     return [h.name for h in inv.hosts if any(r in h.roles for r in NODE_ROLES)]
 
@@ -132,7 +128,7 @@ def ensure_hosts_file(fleet: Any) -> Any:
     from helpers.ensure import ensure_file
     from helpers.remote import Change
 
-    inv = _inv(fleet)
+    inv = fleet.inventory
     block = hosts_block(inv)
     names = [n for h in inv.hosts for n in (h.name, h.fqdn)]
 
@@ -149,7 +145,7 @@ def ensure_hosts_file(fleet: Any) -> Any:
 
 def check_name_resolution(fleet: Any) -> dict[str, dict[str, str]]:
     """Return host -> {name: address it resolves to} for every cluster name, as ``getent`` sees it."""
-    inv = _inv(fleet)
+    inv = fleet.inventory
     names = [h.fqdn for h in inv.hosts] + [h.name for h in inv.hosts]
     if inv.network.vip is not None:
         names.append(api_fqdn(inv))
@@ -174,7 +170,7 @@ def ensure_apt_proxy(fleet: Any) -> Any:
     from helpers.ensure import ensure_absent, ensure_template
     from helpers.remote import Change
 
-    inv = _inv(fleet)
+    inv = fleet.inventory
     proxy = inv.sources.apt_proxy
 
     def run(h: Any) -> Any:
@@ -206,7 +202,7 @@ def ensure_kernel_features(fleet: Any) -> Any:
     from helpers.ensure import ensure_kernel_feature
     from helpers.remote import Change
 
-    inv = _inv(fleet)
+    inv = fleet.inventory
     return fleet.step(
         "enable kernel features",
         lambda h: Change.merge(*(ensure_kernel_feature(h, f) for f in KERNEL_FEATURES)),
@@ -218,7 +214,7 @@ def ensure_sysctls(fleet: Any) -> Any:
     """Step: forward IP packets and pass bridged traffic through iptables; persisted in sysctl.d."""
     from helpers.ensure import ensure_sysctl
 
-    inv = _inv(fleet)
+    inv = fleet.inventory
     return fleet.step(
         "set kernel parameters",
         lambda h: ensure_sysctl(h, SYSCTLS, persist_file=SYSCTL_FILE),
@@ -230,7 +226,7 @@ def check_sysctls(fleet: Any) -> dict[str, dict[str, str]]:
     """Return host -> {sysctl: live value} for the Kubernetes sysctls on the node hosts."""
     from helpers.report import Result
 
-    inv = _inv(fleet)
+    inv = fleet.inventory
     keys = " ".join(SYSCTLS)
 
     def read(h: Any) -> Any:

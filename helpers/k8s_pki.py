@@ -171,7 +171,7 @@ def ensure_service_account_keys(directory: Path) -> bool:
     return changed
 
 
-def ensure_kubernetes_pki(inv) -> tuple[Table, bool]:
+def issue_kubernetes_pki(inv) -> tuple[Table, bool]:
     """Create (once) the Kubernetes CAs, certificates and service-account key pair.
 
     Returns:
@@ -258,7 +258,7 @@ def validate_encryption_config(text: str | bytes, source: str = "encryption conf
         raise ConfigError(f"failed to read {source}: identity must be the last provider")
 
 
-def ensure_encryption_config(cluster_dir: Path) -> tuple[Path, bool]:
+def write_encryption_config(cluster_dir: Path) -> tuple[Path, bool]:
     """Generate the encryption-at-rest configuration once; never rotate it on a re-run.
 
     Returns:

@@ -234,7 +234,7 @@ def build_mirror(root: Path) -> str:
 def build_cluster_dir(inv: Any) -> None:
     """Fill ``inv.cluster_dir`` with what the local steps of notebooks 02-05 leave there, from fake inputs.
 
-    The PKI stems are the ones ``etcd.etcd_cert_pairs``, ``k8s_pki.ensure_kubernetes_pki``
+    The PKI stems are the ones ``etcd.etcd_cert_pairs``, ``k8s_pki.issue_kubernetes_pki``
     and ``node_pki.ensure_node_certificates`` write; the kubeconfigs are then written by
     ``control_plane.ensure_kubeconfigs`` itself, and the encryption config and the
     load-balancer credentials are kept by their own steps.

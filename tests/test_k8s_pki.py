@@ -48,7 +48,7 @@ def test_first_service_address_and_issuer(inv):
 
 
 def test_pki_subjects_usages_and_signers(inv):
-    table, changed = k8s_pki.ensure_kubernetes_pki(inv)
+    table, changed = k8s_pki.issue_kubernetes_pki(inv)
     assert changed
     d = k8s_pki.pki_dir(inv.cluster_dir)
     ca = pki.load_cert(d / "ca.crt")
@@ -75,10 +75,10 @@ def test_pki_subjects_usages_and_signers(inv):
 
 
 def test_pki_rerun_changes_nothing(inv):
-    k8s_pki.ensure_kubernetes_pki(inv)
+    k8s_pki.issue_kubernetes_pki(inv)
     d = k8s_pki.pki_dir(inv.cluster_dir)
     before = {p.name: p.read_bytes() for p in d.iterdir()}
-    table, changed = k8s_pki.ensure_kubernetes_pki(inv)
+    table, changed = k8s_pki.issue_kubernetes_pki(inv)
     assert not changed
     assert set(table.column("action")) == {"reused"}
     assert {p.name: p.read_bytes() for p in d.iterdir()} == before
@@ -98,7 +98,7 @@ def test_service_account_keys(inv, tmp_path):
 
 
 def test_encryption_config_generated_once(tmp_path):
-    path, changed = k8s_pki.ensure_encryption_config(tmp_path)
+    path, changed = k8s_pki.write_encryption_config(tmp_path)
     assert changed and path.stat().st_mode & 0o777 == 0o600
     doc = yaml.safe_load(path.read_text())
     assert doc["kind"] == "EncryptionConfiguration"
@@ -107,10 +107,10 @@ def test_encryption_config_generated_once(tmp_path):
     assert len(base64.b64decode(providers[0]["secretbox"]["keys"][0]["secret"])) == 32
     text = path.read_text()
     for _ in range(2):
-        assert k8s_pki.ensure_encryption_config(tmp_path) == (path, False)
+        assert k8s_pki.write_encryption_config(tmp_path) == (path, False)
     assert path.read_text() == text, "the key must never be rotated by a re-run"
     path.chmod(0o644)
-    assert k8s_pki.ensure_encryption_config(tmp_path)[1] and path.stat().st_mode & 0o777 == 0o600
+    assert k8s_pki.write_encryption_config(tmp_path)[1] and path.stat().st_mode & 0o777 == 0o600
 
 
 def test_encryption_config_refuses_a_broken_file(tmp_path):
@@ -118,6 +118,6 @@ def test_encryption_config_refuses_a_broken_file(tmp_path):
     path.parent.mkdir(parents=True)
     path.write_text(k8s_pki.render_encryption_config(b"k" * 32).replace("secretbox", "identityx"))
     with pytest.raises(ConfigError, match="first provider"):
-        k8s_pki.ensure_encryption_config(tmp_path)
+        k8s_pki.write_encryption_config(tmp_path)
     with pytest.raises(ConfigError, match="32"):
         k8s_pki.render_encryption_config(b"short")

@@ -137,7 +137,7 @@ def check_secret_encrypted(fleet, namespace: str = PROBE_SECRET[0], name: str = 
     import base64  # noqa: PLC0415
     import json  # noqa: PLC0415
 
-    inv = fleet.inventory if hasattr(fleet, "inventory") else fleet.inv
+    inv = fleet.inventory
     h = fleet.hosts("master")[0]
     key = f"/registry/secrets/{namespace}/{name}"
     cmd = (f"{BIN_DIR}/etcdctl --endpoints={','.join(etcd_servers(inv))} "

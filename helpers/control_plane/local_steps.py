@@ -39,7 +39,7 @@ def ensure_kubernetes_pki(inv) -> Report:
     ``report.data()["operator"]`` is the certificate table.
     """
     def run():
-        table, changed = k8s_pki.ensure_kubernetes_pki(inv)
+        table, changed = k8s_pki.issue_kubernetes_pki(inv)
         actions = table.column("action")
         issued = sum(1 for a in actions if a not in ("reused", "-"))
         return changed, f"{len(actions)} items, {issued} written", table
@@ -49,7 +49,7 @@ def ensure_kubernetes_pki(inv) -> Report:
 def ensure_encryption_config(inv) -> Report:
     """Generate the encryption-at-rest key and EncryptionConfiguration once (never rotated)."""
     def run():
-        path, changed = k8s_pki.ensure_encryption_config(inv.cluster_dir)
+        path, changed = k8s_pki.write_encryption_config(inv.cluster_dir)
         return changed, ("generated " if changed else "kept ") + str(path), path
     return _local_step("encryption-at-rest config", run)
 

@@ -77,7 +77,7 @@ def ensure_component(fleet, component: str) -> Report:
     from helpers import artifacts  # noqa: PLC0415 - imported late: heavy, and only for remote steps
     from helpers.ensure import ensure_binary, ensure_directory, ensure_file, ensure_unit_current
 
-    inv = fleet.inventory if hasattr(fleet, "inventory") else fleet.inv
+    inv = fleet.inventory
     artifact = artifacts.fetch(inv, component)
 
     def apply(h) -> Change:

@@ -23,7 +23,6 @@ from helpers.etcd.client import (
 from helpers.etcd.config import (
     HEALTHCHECK,
     PKI_DIR,
-    _inv,
     checker_host,
     client_url,
     endpoints,
@@ -35,7 +34,7 @@ from helpers.waiting import settle
 
 
 def _checker(fleet):
-    inv = _inv(fleet)
+    inv = fleet.inventory
     name = checker_host(inv).name
     return inv, fleet.hosts(name)[0]
 

@@ -26,10 +26,6 @@ HEALTHCHECK = "healthcheck-client"
 APISERVER_CLIENT = "apiserver-etcd-client"
 
 
-def _inv(fleet) -> Any:
-    return getattr(fleet, "inventory", None) or getattr(fleet, "inv", None) or fleet.hosts()[0].inventory
-
-
 def members(inv) -> list:
     """The inventory hosts that run an etcd member (role ``etcd``), in file order."""
     return inv.hosts_with("etcd")

@@ -22,7 +22,6 @@ from helpers.etcd.config import (
     SERVER_BINARIES,
     UNIT_PATH,
     USER,
-    _inv,
     client_hosts,
     member_config,
     members,
@@ -60,7 +59,7 @@ def ensure_etcd_binaries(fleet) -> Report:
     from helpers.ensure import ensure_binary
     from helpers.remote import Change
 
-    inv = _inv(fleet)
+    inv = fleet.inventory
     tarball = artifacts.fetch(inv, "etcd")
     binaries = extract_binaries(tarball)
     member_names = {h.name for h in members(inv)}
@@ -102,7 +101,7 @@ def ensure_etcd_config(fleet) -> Report:
     from helpers.ensure import ensure_directory, ensure_file, ensure_template
     from helpers.remote import Change
 
-    inv = _inv(fleet)
+    inv = fleet.inventory
     local = pki_dir(inv)
     member_names = {h.name for h in members(inv)}
 

@@ -10,7 +10,7 @@ import threading
 
 from helpers.errors import CommandFailed, HostError, StepFailed
 from helpers.etcd.client import etcdctl
-from helpers.etcd.config import BIN_DIR, DATA_DIR, PKI_DIR, UNIT_PATH, _inv, members
+from helpers.etcd.config import BIN_DIR, DATA_DIR, PKI_DIR, UNIT_PATH, members
 from helpers.report import Report, Result
 from helpers.waiting import WaitTimeout, poll_until
 
@@ -21,7 +21,7 @@ def _has_data(h) -> bool:
 
 def check_etcd_data(fleet) -> dict[str, bool]:
     """Whether each member's data directory holds etcd data (``/var/lib/etcd/member``)."""
-    inv = _inv(fleet)
+    inv = fleet.inventory
 
     def probe(h):
         has = _has_data(h)
@@ -86,7 +86,7 @@ def ensure_etcd_running(fleet) -> Report:
     from helpers.ensure import ensure_unit_current
     from helpers.remote import Change
 
-    inv = _inv(fleet)
+    inv = fleet.inventory
     state = bootstrap_state(check_etcd_data(fleet))
     # a new cluster starts every member at once (the first ones wait for quorum); an
     # existing one restarts one member at a time, each healthy again before the next

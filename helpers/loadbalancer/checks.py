@@ -8,7 +8,6 @@ import socket
 from typing import Any
 
 from helpers.facts import STATS_PORT
-from helpers.loadbalancer.config import _inv
 from helpers.loadbalancer.credentials import load_credentials
 from helpers.topology import API_PORT
 from helpers.waiting import settle
@@ -20,7 +19,7 @@ def _holds(h: Any, vip: Any) -> bool:
 
 def check_vip_holders(fleet: Any) -> dict[str, bool]:
     """Return lb name -> whether it holds the VIP right now (exactly one True is healthy)."""
-    inv = _inv(fleet)
+    inv = fleet.inventory
     return {h.name: _holds(h, inv.network.vip) for h in fleet.hosts("lb")}
 
 
@@ -41,7 +40,7 @@ def wait_for_holder(fleet: Any, name: str | None = None, timeout: float = 20.0) 
     After keepalived starts, a backup may hold the VIP for a few seconds until the
     primary's master-down timer runs out and it preempts; this waits for that.
     """
-    name = name or _inv(fleet).hosts_with("lb")[0].name
+    name = name or fleet.inventory.hosts_with("lb")[0].name
     return settle(lambda: check_vip_holders(fleet), lambda h: bool(h.get(name)) and sum(h.values()) == 1,
                   within=timeout, interval=0.2).value
 

@@ -76,5 +76,3 @@ def keepalived_config(inv: Any, host: Any, creds: LBCredentials, interface: str)
     })
 
 
-def _inv(fleet: Any) -> Any:
-    return getattr(fleet, "inventory", None) or getattr(fleet, "inv", None) or fleet.hosts()[0].inventory

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from helpers.loadbalancer.checks import _holds, check_tcp, wait_for_single_holder
-from helpers.loadbalancer.config import _inv
 from helpers.localfiles import write_atomic
 
 
@@ -48,7 +47,7 @@ def measure_failover(fleet: Any, service: str = "keepalived", timeout: float = 3
     """
     from helpers.errors import HostError
 
-    inv = _inv(fleet)
+    inv = fleet.inventory
     vip = inv.network.vip
     lbs = fleet.hosts("lb")
     holders = wait_for_single_holder(fleet, timeout=timeout)
@@ -132,7 +131,7 @@ def failover_drills(fleet: Any, when: str = "auto", lb_changed: bool = False,
 
     if when not in DRILL_WHEN:
         raise ValueError(f"failover_drill must be one of {', '.join(DRILL_WHEN)}, not {when!r}")
-    inv = _inv(fleet)
+    inv = fleet.inventory
     path = drill_record_path(inv)
     saved = json.loads(path.read_text()) if path.exists() else None
     if when == "always":

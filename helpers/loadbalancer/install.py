@@ -16,7 +16,6 @@ from helpers.loadbalancer.config import (
     HAPROXY_CFG,
     KEEPALIVED_CFG,
     NONLOCAL_BIND_FILE,
-    _inv,
     frontend_address,
     haproxy_config,
     keepalived_config,
@@ -47,7 +46,7 @@ def ensure_haproxy(fleet: Any) -> Any:
     from helpers.ensure import ensure_file, ensure_packages, ensure_sysctl, ensure_unit_current
     from helpers.remote import Change
 
-    inv = _inv(fleet)
+    inv = fleet.inventory
     creds, _ = load_credentials(inv)
     one_at_a_time = threading.Lock()  # never both load balancers restarting at once
 
@@ -76,7 +75,7 @@ def ensure_keepalived(fleet: Any) -> Any:
     from helpers.errors import HostError
     from helpers.remote import Change
 
-    inv = _inv(fleet)
+    inv = fleet.inventory
     creds, _ = load_credentials(inv)
     one_at_a_time = threading.Lock()  # a restart moves the VIP: never both at once
     if inv.network.vip is None:
