@@ -7,8 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ from typing import Any
 from bench.runner import Bench
 from bench.table import tables
 from helpers import paths
-from helpers.errors import ConfigError, JourneyError
+from helpers.errors import ConfigError
 from helpers.inventory import load_inventory
 
 HELP = "time the notebooks (fresh, re-run, 1 vs 4 workers) and the lab"
@@ -97,17 +95,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=HELP)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    try:
-        return int(args.func(args) or 0)
-    except JourneyError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    from helpers.__main__ import run  # noqa: PLC0415 - one front door: the same logging and errors
+
+    return run(parser, argv)

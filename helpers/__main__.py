@@ -38,9 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command and return its exit code."""
-    parser = build_parser()
+def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """Parse ``argv``, set up logging (``-v``: debug) and run the chosen command; return its exit code.
+
+    A project error is printed as one ``error: ...`` line (exit 1), an interrupt as
+    ``interrupted`` (exit 130). ``python -m bench`` runs through here too.
+    """
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -58,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command and return its exit code."""
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -243,14 +243,19 @@ def check_nodes_ready(inv) -> dict[str, str]:
     """
     from kubernetes import client  # noqa: PLC0415
 
-    nodes = {n.metadata.name: n for n in client.CoreV1Api(api_client(inv)).list_node().items}
+    return _node_states(client.CoreV1Api(api_client(inv)), inv, {})
+
+
+def _node_states(core, inv, since: dict[str, float]) -> dict[str, str]:
+    """Each inventory node's state: Ready (posted after ``since[node]`` when given), NotReady or not registered."""
+    nodes = {n.metadata.name: n for n in core.list_node().items}
     state = {}
     for host in node_hosts(inv):
         node = nodes.get(host.name)
         if node is None:
             state[host.name] = "not registered"
             continue
-        ready, why = _ready_condition(node)
+        ready, why = _fresh_ready(node, since.get(host.name))
         state[host.name] = "Ready" if ready else f"NotReady: {why}"
     return state
 
@@ -310,17 +315,10 @@ def wait_nodes_ready(inv, timeout: float = 240.0, restarted: Report | None = Non
     first_ready: dict[str, float] = {}
 
     def probe() -> dict[str, str]:
-        nodes = {n.metadata.name: n for n in core.list_node().items}
-        state = {}
-        for host in node_hosts(inv):
-            node = nodes.get(host.name)
-            if node is None:
-                state[host.name] = "not registered"
-                continue
-            ready, why = _fresh_ready(node, since.get(host.name))
-            state[host.name] = "Ready" if ready else f"NotReady: {why}"
-            if ready and host.name not in first_ready:
-                first_ready[host.name] = time.monotonic() - start
+        state = _node_states(core, inv, since)
+        for name, status in state.items():
+            if status == "Ready" and name not in first_ready:
+                first_ready[name] = time.monotonic() - start
         return state
 
     try:

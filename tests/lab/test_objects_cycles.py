@@ -13,40 +13,25 @@ Needs the cluster the notebooks built (``KJ_INVENTORY``); real API server, real 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
+from labkit import require
 
 from helpers import objects
-from helpers.inventory import load_inventory
-from helpers.kube_apply import admin_kubeconfig
 
 pytestmark = pytest.mark.lab
 
-REPO = Path(__file__).resolve().parents[2]
 CYCLES = 3
 
 
-def _skip(reason: str) -> None:
-    if os.environ.get("KJ_REQUIRE_ALL") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
-def demo():
-    path = Path(os.environ.get("KJ_INVENTORY", REPO / "inventories" / "lab.yaml"))
-    inv = load_inventory(path)
-    if not admin_kubeconfig(inv).exists():
-        _skip(f"no cluster built for {path} (no admin kubeconfig): run the notebooks first")
-    d = objects.Demo(inv)
+def demo(built_inventory):
+    d = objects.Demo(built_inventory)
     try:
         nodes = d.core.list_node().items
     except Exception as err:  # noqa: BLE001 - any failure to ask means no cluster to test
-        _skip(f"cluster of {path} does not answer: {err}")
+        require(f"the cluster of {built_inventory.path} does not answer: {err}")
     if not nodes:
-        _skip(f"no node registered in the cluster of {path}: 05-workers has not run")
+        require(f"no node registered in the cluster of {built_inventory.path}: 05-workers has not run")
     yield d
     d.delete_namespace()
 

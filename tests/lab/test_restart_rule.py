@@ -11,35 +11,17 @@ and that a second run changes nothing. Real SSH, real systemd, real kube-proxy.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from helpers import kube_proxy
 from helpers.ensure import STAMP_DIR
-from helpers.inventory import load_inventory
-from helpers.kube_apply import admin_kubeconfig
 from helpers.remote import Fleet
 
 pytestmark = pytest.mark.lab
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _skip(reason: str) -> None:
-    if os.environ.get("KJ_REQUIRE_ALL") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
-def fleet():
-    path = Path(os.environ.get("KJ_INVENTORY", REPO / "inventories" / "lab.yaml"))
-    inv = load_inventory(path)
-    if not admin_kubeconfig(inv).exists():
-        _skip(f"no cluster built for {path} (no admin kubeconfig): run the notebooks first")
-    f = Fleet(inv)
+def fleet(built_inventory):
+    f = Fleet(built_inventory)
     yield f
     f.close()
 
