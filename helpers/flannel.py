@@ -83,7 +83,13 @@ def ensure_flannel(fleet) -> Report:
     when its binary, kubeconfig, net-conf.json or unit changed since it last started.
     """
     from helpers import artifacts  # noqa: PLC0415
-    from helpers.ensure import ensure_binary, ensure_directory, ensure_file, ensure_unit_current  # noqa: PLC0415
+    from helpers.ensure import (  # noqa: PLC0415
+        ensure_binary,
+        ensure_directory,
+        ensure_file,
+        ensure_unit_current,
+        probe_paths,
+    )
     from helpers.node_pki import node_kubeconfig  # noqa: PLC0415
 
     inv = fleet.inventory
@@ -93,6 +99,8 @@ def ensure_flannel(fleet) -> Report:
     net_conf = render_net_conf(str(inv.network.pod_cidr))
 
     def apply(h) -> Change:
+        probe_paths(h, (FLANNEL_DIR, "/etc/kube-flannel", BINARY, KUBECONFIG, NET_CONF, UNIT,
+                        CNI_PLUGIN, "/etc/cni/net.d", CNI_CONF))
         changes = [
             ensure_directory(h, FLANNEL_DIR, mode=0o700),
             ensure_directory(h, "/etc/kube-flannel"),

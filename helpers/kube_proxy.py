@@ -58,7 +58,13 @@ def ensure_kube_proxy(fleet) -> Report:
     Restarts it only when its binary, kubeconfig, configuration or unit changed.
     """
     from helpers import artifacts  # noqa: PLC0415
-    from helpers.ensure import ensure_binary, ensure_directory, ensure_file, ensure_unit_current  # noqa: PLC0415
+    from helpers.ensure import (  # noqa: PLC0415
+        ensure_binary,
+        ensure_directory,
+        ensure_file,
+        ensure_unit_current,
+        probe_paths,
+    )
     from helpers.node_pki import node_kubeconfig  # noqa: PLC0415
 
     inv = fleet.inventory
@@ -67,6 +73,7 @@ def ensure_kube_proxy(fleet) -> Report:
 
     def apply(h) -> Change:
         facts = gather_node_facts(h)
+        probe_paths(h, (PROXY_DIR, BINARY, KUBECONFIG, CONFIG_FILE, UNIT))
         changes = [
             ensure_directory(h, PROXY_DIR, mode=0o700),
             ensure_binary(h, BINARY, binary),

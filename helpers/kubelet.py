@@ -108,7 +108,13 @@ def ensure_kubelet(fleet) -> Report:
     changed since it last started (:func:`~helpers.ensure.ensure_unit_current`).
     """
     from helpers import artifacts  # noqa: PLC0415
-    from helpers.ensure import ensure_binary, ensure_directory, ensure_file, ensure_unit_current  # noqa: PLC0415
+    from helpers.ensure import (  # noqa: PLC0415
+        ensure_binary,
+        ensure_directory,
+        ensure_file,
+        ensure_unit_current,
+        probe_paths,
+    )
     from helpers.k8s_pki import pki_dir  # noqa: PLC0415
 
     inv = fleet.inventory
@@ -120,6 +126,7 @@ def ensure_kubelet(fleet) -> Report:
         host = h.host
         facts = gather_node_facts(h)
         serving = kubelet_serving_name(host.name)
+        probe_paths(h, (KUBELET_DIR, PKI, *INPUTS))  # one round trip for every probe below
         changes = [
             ensure_directory(h, KUBELET_DIR, mode=0o700),
             ensure_directory(h, PKI, mode=0o700),

@@ -335,6 +335,9 @@ class FakeHost:
         vip = self.inventory.network.vip
         if cmd.startswith("if [ -e ") and "stat -c" in cmd:
             return _Ran("absent\n")  # ensure._stat: nothing exists yet (parents do)
+        if cmd.startswith("echo ==kj-probe:") and "stat -c" in cmd:  # ensure.probe_paths: the same, batched
+            marks = re.findall(r"echo (==kj-probe:\d+);", cmd)
+            return _Ran("".join(f"{m}\nabsent\n" for m in marks))
         if " mv -f -- " in cmd:
             self._move(cmd)
             return _Ran()

@@ -555,3 +555,40 @@ def test_step_accepts_results_and_data(fleet):
     assert report["node1"].status == "ok" and report.data()["node1"] == "42"
     assert report["node2"].status == "skipped" and report["node2"].host == "node2"
     assert report["node2"].seconds > 0
+
+
+def test_probe_paths_makes_a_rerun_one_round_trip(h, tmp_path):
+    from helpers.ensure import ensure_directory, probe_paths
+
+    conf = tmp_path / "etc" / "demo"
+    files = {conf / f"f{i}.conf": f"value {i}\n" for i in range(4)}
+    paths = [str(conf), *map(str, files)]
+    # fresh: the directory does not exist when probed; creating it must not leave stale "no parent" answers
+    probe_paths(h, paths)
+    assert ensure_directory(h, str(conf), mode=0o750).changed
+    assert all(ensure_file(h, str(p), text).changed for p, text in files.items())
+    assert all(p.read_text() == text for p, text in files.items())
+
+    calls = []
+    real_run = h.run
+
+    def counting_run(cmd, *args, **kwargs):
+        calls.append(cmd)
+        return real_run(cmd, *args, **kwargs)
+
+    h.run = counting_run
+    try:
+        probe_paths(h, paths)
+        assert not ensure_directory(h, str(conf), mode=0o750).changed
+        assert not any(ensure_file(h, str(p), text).changed for p, text in files.items())
+        assert len(calls) == 1, f"a re-run that changes nothing should probe once, ran {len(calls)} commands"
+        # each answer is used once: a second ensure of the same path asks the host again
+        assert not ensure_file(h, str(next(iter(files))), "value 0\n").changed
+        assert len(calls) == 2
+        # a change drops the remaining answers (they may be stale)
+        probe_paths(h, paths)
+        (conf / "f1.conf").write_text("tampered\n")
+        assert ensure_file(h, str(conf / "f0.conf"), "value 9\n").changed
+        assert ensure_file(h, str(conf / "f1.conf"), "value 1\n").changed, "f1 was probed before it was tampered with"
+    finally:
+        h.run = real_run

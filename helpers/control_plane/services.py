@@ -75,7 +75,13 @@ def ensure_component(fleet, component: str) -> Report:
     one master at a time and waiting for health, only when an input changed.
     """
     from helpers import artifacts  # noqa: PLC0415 - imported late: heavy, and only for remote steps
-    from helpers.ensure import ensure_binary, ensure_directory, ensure_file, ensure_unit_current
+    from helpers.ensure import (
+        ensure_binary,
+        ensure_directory,
+        ensure_file,
+        ensure_unit_current,
+        probe_paths,
+    )
 
     inv = fleet.inventory
     artifact = artifacts.fetch(inv, component)
@@ -83,6 +89,7 @@ def ensure_component(fleet, component: str) -> Report:
     def apply(h) -> Change:
         files = component_files(inv, h.host, component)
         binary = f"{BIN_DIR}/{component}"
+        probe_paths(h, (KUBE_DIR, PKI_DIR, CONFIG_DIR, binary, *(f.path for f in files)))
         changes = [ensure_directory(h, d, mode=m) for d, m in
                    ((KUBE_DIR, 0o755), (PKI_DIR, 0o700), (CONFIG_DIR, 0o700))]
         changes.append(ensure_binary(h, binary, artifact))

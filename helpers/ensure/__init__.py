@@ -17,6 +17,7 @@ from helpers.ensure.files import (
     ensure_directory,
     ensure_file,
     ensure_template,
+    probe_paths,
 )
 from helpers.ensure.kernel import (
     ensure_kernel_feature,
@@ -38,6 +39,7 @@ __all__ = [
     "TEMPLATES",
     "ensure_absent",
     "ensure_binary",
+    "probe_paths",
     "ensure_directory",
     "ensure_file",
     "ensure_kernel_feature",

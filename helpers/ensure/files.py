@@ -10,7 +10,7 @@ import hashlib
 import posixpath
 import secrets
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,22 +35,69 @@ class _Stat:
     parent_exists: bool = True
 
 
-def _stat(h: HostConn, path: str) -> _Stat | None:
-    """Probe a path: type, mode, owner, group, sha256 for regular files; None when absent."""
+def _stat_script(path: str) -> str:
     q = shlex.quote(path)
     parent = shlex.quote(posixpath.dirname(path) or "/")
-    script = (
+    return (
         f"if [ -e {q} ] || [ -L {q} ]; then stat -c '%F|%a|%u|%U|%g|%G' -- {q};"
         f" if [ -f {q} ] && [ ! -L {q} ]; then sha256sum -- {q} | cut -d' ' -f1; fi;"
         f" elif [ -d {parent} ]; then echo absent; else echo noparent; fi"
     )
-    out = h.run(script).stdout.splitlines()
+
+
+def _parse_stat(out: list[str]) -> _Stat | None:
     if not out or out[0] in ("absent", "noparent"):
         if out and out[0] == "noparent":
             return _Stat("absent", 0, "", "", "", "", None, parent_exists=False)
         return None
     kind, mode, uid, user, gid, group = out[0].split("|", 5)
     return _Stat(kind, int(mode, 8), uid, user, gid, group, out[1].strip() if len(out) > 1 else None)
+
+
+_MARK = "==kj-probe:"
+
+
+def probe_paths(h: HostConn, paths: Iterable[str]) -> None:
+    """Probe many paths in one SSH round trip; the primitives then use the answers instead of asking again.
+
+    A step calls this first with every file and directory it is about to ensure, so its
+    probe costs one round trip per host however many files it manages. Each answer is
+    used once, by the next primitive that asks about that path (which may then change
+    it); a path asked about again is probed live, and any change a primitive makes drops
+    the remaining answers (a directory created since makes "no parent" stale). A re-run
+    that changes nothing therefore probes once; a fresh run probes as before. Call it
+    right before the primitives it serves, with nothing else (a package install, say)
+    writing those paths in between.
+    """
+    wanted = list(dict.fromkeys(_absolute(p) for p in paths))
+    if not wanted:
+        return
+    script = "; ".join(f"echo {_MARK}{i}; {_stat_script(p)}" for i, p in enumerate(wanted))
+    sections: dict[int, list[str]] = {}
+    current = None
+    for line in h.run(script).stdout.splitlines():
+        if line.startswith(_MARK):
+            current = int(line[len(_MARK):])
+            sections[current] = []
+        elif current is not None:
+            sections[current].append(line)
+    cache = h.__dict__.setdefault("_probed", {})
+    for i, path in enumerate(wanted):
+        if i in sections:
+            cache[path] = _parse_stat(sections[i])
+
+
+def _forget_probes(h: HostConn) -> None:
+    """A primitive changed something: earlier answers (a parent that was missing, say) may be stale."""
+    h.__dict__.pop("_probed", None)
+
+
+def _stat(h: HostConn, path: str) -> _Stat | None:
+    """Probe a path: type, mode, owner, group, sha256 for regular files; None when absent."""
+    cache = h.__dict__.get("_probed")
+    if cache and path in cache:
+        return cache.pop(path)
+    return _parse_stat(h.run(_stat_script(path)).stdout.splitlines())
 
 
 def _owner_ok(want: str, num: str, name: str) -> bool:
@@ -67,6 +114,7 @@ def _meta_diff(st: _Stat, mode: int, owner: str, group: str) -> list[str]:
 
 
 def _set_meta(h: HostConn, path: str, mode: int, owner: str, group: str) -> None:
+    _forget_probes(h)
     q = shlex.quote(path)
     h.run(f"chown {shlex.quote(f'{owner}:{group}')} -- {q} && chmod {mode:04o} -- {q}")
 
@@ -78,6 +126,7 @@ def _install(h: HostConn, path: str, source: bytes | Path, mode: int, owner: str
     Without sudo the staging file sits in the target's own directory; with sudo it is
     uploaded to /tmp as the SSH user and ``install``-ed next to the target by root.
     """
+    _forget_probes(h)
     directory, base = posixpath.split(path)
     token = secrets.token_hex(6)
     tmp = posixpath.join(directory, f".{base}.kj-{token}")
@@ -147,6 +196,7 @@ def ensure_directory(h: HostConn, path: str, mode: int = 0o755, owner: str = "ro
     st = _stat(h, path)
     q = shlex.quote(path)
     if st is None or not st.parent_exists:
+        _forget_probes(h)
         h.run(f"mkdir -p -- {q} && chown {shlex.quote(f'{owner}:{group}')} -- {q} && chmod {mode:04o} -- {q}")
         return Change(True, f"created {path}")
     if st.kind != "directory":
@@ -165,6 +215,7 @@ def ensure_absent(h: HostConn, path: str) -> Change:
         raise ValueError("refusing to remove /")
     if not h.exists(path):
         return Change(False, f"{path} already absent")
+    _forget_probes(h)
     h.run(f"rm -rf -- {shlex.quote(path)}")
     return Change(True, f"removed {path}")
 
