@@ -106,5 +106,13 @@ def _has_cap(mask: str, bit: int) -> bool:
 
 
 def gather_node_facts(h) -> NodeFacts:
-    """Read :class:`NodeFacts` from one host (read-only)."""
-    return parse_facts(h.run(PROBE).stdout)
+    """Read :class:`NodeFacts` from one host (read-only), once per connection.
+
+    The facts (cgroup version and driver, a writable ``/sys``, capabilities) do not
+    change while a notebook runs, and containerd, the kubelet and kube-proxy all need
+    them: the first step to ask reads them, the others reuse the answer.
+    """
+    known = h.__dict__.get("_node_facts")
+    if known is None:
+        known = h.__dict__["_node_facts"] = parse_facts(h.run(PROBE).stdout)
+    return known
