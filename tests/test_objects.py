@@ -250,3 +250,28 @@ def test_one_admin_client():
     assert pod_network.parse_nslookup is objects.parse_nslookup is kube.parse_nslookup
     with pytest.raises(ConfigError, match="run 04-masters"):
         kube.api_client(NS(cluster_dir="/nonexistent/kj-cluster"))
+
+
+def test_figures_draw_what_they_are_given():
+    from collections import Counter
+    from types import SimpleNamespace
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    scaling = {"4": {"n1": 2, "n2": 2}, "6": {"n1": 3, "n2": 3}, "2": {"n1": 2, "n2": 0}, "4 again": {"n1": 2, "n2": 2}}
+    fig = objects.scaling_figure(scaling, ["n1", "n2"], " (recorded)")
+    ax = fig.axes[0]
+    assert ax.get_title() == "hostnames replicas per worker while scaling 4 → 6 → 2 → 4 (recorded)"
+    assert [round(p.get_height()) for p in ax.patches] == [2, 3, 2, 2, 2, 3, 0, 2]
+    timeline = [(0.0, {"rs-old": 4}), (1.5, {"rs-old": 4, "rs-new": 1}), (6.0, {"rs-old": 0, "rs-new": 4})]
+    legend = [t.get_text() for t in objects.rollout_figure(timeline, ["rs-old"]).axes[0].get_legend().get_texts()]
+    assert legend == ["rs-new (new)", "rs-old (old)"]
+    answers = Counter({"web-a": 70, "web-b": 48, "error": 2})
+    bars = objects.responses_figure(answers, ["web-a", "web-b"], "ClusterIP 10.96.0.5").axes[0].patches
+    assert [b.get_height() for b in bars] == [70, 48, 2] and bars[2].get_facecolor()[:3] != bars[0].get_facecolor()[:3]
+    pod = lambda name, app, node: SimpleNamespace(metadata=SimpleNamespace(name=name, labels={"app": app}),  # noqa: E731
+                                                  spec=SimpleNamespace(node_name=node))
+    fig = objects.placement_figure([pod("a", "web", "n1"), pod("b", "web", "n2"), pod("c", "db", "n1")],
+                                   ["n1", "n2"], "kj-demo")
+    assert fig.axes[0].get_title() == "Pods per node in namespace kj-demo (3 pods)"

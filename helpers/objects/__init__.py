@@ -23,6 +23,12 @@ from helpers.kube import parse_nslookup
 from helpers.kube_wait import rolled_out
 from helpers.objects.checks import is_ready, pod_state, pods_per_node, spread_ok
 from helpers.objects.demo import Deletion, Demo
+from helpers.objects.figures import (
+    placement_figure,
+    responses_figure,
+    rollout_figure,
+    scaling_figure,
+)
 from helpers.objects.looking import http_from_here
 from helpers.objects.manifests import (
     APP,
@@ -78,7 +84,11 @@ __all__ = [
     "persistent_volume_claim_manifest",
     "persistent_volume_manifest",
     "pod_state",
+    "placement_figure",
     "pods_per_node",
+    "responses_figure",
+    "rollout_figure",
+    "scaling_figure",
     "pull_policy",
     "pvc_pod",
     "rolled_out",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from helpers.errors import HostError
 from helpers.kube import api_client
+from helpers.objects.checks import pods_per_node
 from helpers.objects.looking import DemoLooking
 from helpers.objects.manifests import (
     APP,
@@ -88,6 +89,33 @@ class Demo(DemoLooking, DemoWaits):
         if before != replicas:
             self.apps.patch_namespaced_deployment_scale(name, NAMESPACE, {"spec": {"replicas": replicas}})
         return before
+
+    def scale_through(self, steps: Iterable[int], nodes: Iterable[str], name: str = APP) -> dict[str, dict[str, int]]:
+        """Scale the Deployment to each count in ``steps`` in turn; after each, wait and count Ready pods per node.
+
+        Returns:
+            ``{"4": {node: pods}, "6": ..., "2": ..., "4 again": ...}`` in step order.
+        """
+        nodes = list(nodes)
+        seen: dict[str, dict[str, int]] = {}
+        for replicas in steps:
+            self.scale(replicas, name)
+            pods = self.wait_rollout(name)
+            key = str(replicas) if str(replicas) not in seen else f"{replicas} again"
+            seen[key] = pods_per_node(pods, nodes)
+        return seen
+
+    def rolling_update(self, manifest: dict, title: str, name: str = APP) -> tuple[Report, dict]:
+        """Apply a changed pod template and follow the rollout; return the apply report and what was seen.
+
+        What was seen: ``before`` (the ReplicaSets that existed), ``timeline`` (Ready pods
+        per ReplicaSet over time, see :meth:`rollout_timeline`) and ``replica_sets`` after.
+        """
+        before = sorted(r["name"] for r in self.replica_sets(name))
+        report = self.apply(manifest, title)
+        timeline = self.rollout_timeline(name)
+        self.wait_rollout(name)
+        return report, {"before": before, "timeline": timeline, "replica_sets": self.replica_sets(name)}
 
     def ensure_volume(self, node: str) -> Report:
         """Apply the demo PV (on ``node``) and its claim; wait until the claim is bound.
