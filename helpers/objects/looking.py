@@ -66,9 +66,25 @@ class DemoLooking:
         Each request is bounded by busybox ``timeout`` (its ``wget -T`` crashes in the static
         Debian build the bundle ships).
         """
+        # the shell's own notice about a request that timeout killed ("Terminated") goes to
+        # stderr with the loop's: one line of output per request, nothing else
         script = (f'for i in $(seq {count}); do r=$(timeout 5 wget -q -O - "{url}" 2>/dev/null) || r=error; '
-                  'echo "$r"; done')
+                  'echo "$r"; done 2>/dev/null')
         return [line.strip() for line in self.run_checked(pod, ["sh", "-c", script]).splitlines() if line.strip()]
+
+    def wait_serving(self, pod: str, url: str, replicas: Iterable[str], within: float = 30.0,
+                     batch: int = 12) -> list[str]:
+        """Send batches of requests from ``pod`` until one batch is answered by ``replicas`` only; return it.
+
+        The EndpointSlices can already list exactly the Ready pods while kube-proxy on the
+        client's node has not yet rewritten its rules: for a moment a connection may still
+        go to a pod that was just replaced, and hang. A measurement waits here first, for
+        the data path, instead of counting those stragglers. Returns the last batch either
+        way after ``within`` seconds; the caller judges.
+        """
+        names = set(replicas)
+        return settle(lambda: self.http_from_pod(pod, url, batch), lambda got: bool(got) and set(got) <= names,
+                      within=within).value
 
     def nslookup(self, pod: str, name: str, expect: Iterable[str] | None = None, within: float = 30.0) -> list[str]:
         """The addresses busybox ``nslookup`` in ``pod`` returns for ``name`` (empty when none), sorted.
@@ -87,8 +103,18 @@ class DemoLooking:
         return settle(ask, lambda got: got == want, within=within).value
 
 
-def http_from_here(address: str, port: int, count: int, timeout: float = 3.0) -> list[str]:
-    """GET ``http://address:port/`` ``count`` times from this machine; the bodies or ``error: ...``."""
+def http_from_here(address: str, port: int, count: int, timeout: float = 3.0,
+                   expect: Iterable[str] | None = None, within: float = 30.0) -> list[str]:
+    """GET ``http://address:port/`` ``count`` times from this machine; the bodies or ``error: ...``.
+
+    With ``expect`` (the replicas' names), asks again for up to ``within`` seconds until
+    every answer is one of them (kube-proxy on that node may still be catching up with a
+    rollout), then returns the last round either way.
+    """
+    if expect is not None:
+        names = set(expect)
+        return settle(lambda: http_from_here(address, port, count, timeout), lambda got: set(got) <= names,
+                      within=within).value
     answers = []
     for _ in range(count):
         try:
