@@ -18,16 +18,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from helpers.ensure import render_template
+from helpers.ensure import (
+    ensure_binary,
+    ensure_directory,
+    ensure_file,
+    ensure_unit_current,
+    probe_paths,
+    render_template,
+)
 from helpers.errors import HostError
 from helpers.kube import api_client
 from helpers.node_facts import NodeFacts, gather_node_facts
-from helpers.node_pki import (  # noqa: F401 - node_kubeconfig re-exported: it used to live here
-    kubelet_client_name,
-    kubelet_serving_name,
-    node_hosts,
-    node_kubeconfig,
-)
+from helpers.node_pki import kubelet_client_name, kubelet_serving_name, node_hosts, node_kubeconfig
 from helpers.remote import Change
 from helpers.report import Report, Result
 from helpers.tables import Table
@@ -108,13 +110,6 @@ def ensure_kubelet(fleet) -> Report:
     changed since it last started (:func:`~helpers.ensure.ensure_unit_current`).
     """
     from helpers import artifacts  # noqa: PLC0415
-    from helpers.ensure import (  # noqa: PLC0415
-        ensure_binary,
-        ensure_directory,
-        ensure_file,
-        ensure_unit_current,
-        probe_paths,
-    )
     from helpers.k8s_pki import pki_dir  # noqa: PLC0415
 
     inv = fleet.inventory

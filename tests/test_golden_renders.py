@@ -47,7 +47,7 @@ functions (the cluster directory and download cache are temporary: ``KJ_CLUSTER_
   ``FAKE <path> ...`` (:func:`_fake_bytes`): the hash pins which local file lands at
   which remote path, not key material. ``ensure_etcd_pki``, ``ensure_kubernetes_pki`` and
   ``ensure_node_certificates`` are therefore not run (they would generate random keys);
-- the certificates ``kubelet.node_kubeconfig`` parses (``kubelet-<node>``, ``kube-proxy``,
+- the certificates ``node_pki.node_kubeconfig`` parses (``kubelet-<node>``, ``kube-proxy``,
   ``flannel``) are deterministic self-signed Ed25519 certificates ``CN=FAKE <name>``
   (:func:`_fake_pem_pair`); the kubeconfigs embedding them are rendered for real, and
   the admin, controller-manager and scheduler kubeconfigs are written by
