@@ -70,23 +70,14 @@ def poll_until(probe: Callable[[], T], done: Callable[[T], bool], *, what: str, 
     Raises:
         WaitTimeout: the deadline passed; names ``what`` and the last value seen.
     """
-    t0 = time.monotonic()
-    probes = 0
-    last: str = "nothing (no probe finished)"
-    while True:
-        probes += 1
-        try:
-            value = probe()
-        except tolerate as err:
-            last = f"{type(err).__name__}: {err}"
-        else:
-            if done(value):
-                return Waited(value, time.monotonic() - t0, probes)
-            last = describe(value) if describe else str(value)
-        elapsed = time.monotonic() - t0
-        if elapsed >= timeout:
-            raise WaitTimeout(where, what, elapsed, shorten(last))
-        time.sleep(min(interval, max(0.0, timeout - elapsed)))
+    waited, reached, error = _poll(probe, done, timeout, interval, tolerate)
+    if reached:
+        return waited
+    if error is not None:
+        last = f"{type(error).__name__}: {error}"
+    else:
+        last = describe(waited.value) if describe else str(waited.value)
+    raise WaitTimeout(where, what, waited.seconds, shorten(last))
 
 
 def settle(probe: Callable[[], T], done: Callable[[T], bool], *, within: float, interval: float = 1.0) -> Waited[T]:
@@ -97,12 +88,29 @@ def settle(probe: Callable[[], T], done: Callable[[T], bool], *, within: float, 
     status), then let the caller judge — and show — what it saw last. ``within=0``
     probes once.
     """
+    return _poll(probe, done, within, interval, ())[0]
+
+
+def _poll(probe, done, limit, interval, tolerate) -> tuple[Waited, bool, BaseException | None]:
+    """The one poll loop: probe until ``done`` or ``limit`` seconds (at least once).
+
+    Returns ``(Waited, reached, error)``: ``error`` is the tolerated exception the last
+    probe raised (then ``Waited.value`` is the last value a probe returned, if any).
+    """
     t0 = time.monotonic()
     probes = 0
+    value = None
+    error: BaseException | None = None
     while True:
         probes += 1
-        value = probe()
+        try:
+            value, error = probe(), None
+        except tolerate as err:
+            error = err
+        else:
+            if done(value):
+                return Waited(value, time.monotonic() - t0, probes), True, None
         elapsed = time.monotonic() - t0
-        if done(value) or elapsed >= within:
-            return Waited(value, elapsed, probes)
-        time.sleep(min(interval, max(0.0, within - elapsed)))
+        if elapsed >= limit:
+            return Waited(value, elapsed, probes), False, error
+        time.sleep(min(interval, max(0.0, limit - elapsed)))
