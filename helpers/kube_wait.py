@@ -33,6 +33,55 @@ def object_state(obj) -> str:
     return "; ".join(parts) or "present"
 
 
+def watch_until(list_fn: Callable, *args, done: Callable[[dict], bool], what: str, where: str,
+                timeout: float, describe: Callable[[dict], str], **selectors) -> tuple[dict, float]:
+    """List what ``list_fn(*args, **selectors)`` returns, follow a watch from that list, until ``done``.
+
+    The one list-then-watch loop: ``done`` sees the objects by name as they are now and
+    is re-evaluated on every event; a watch that ends (its server-side timeout) is followed
+    by a fresh list, and so is ``410 Gone`` (the history expired).
+
+    Returns:
+        ``(objects by name, seconds waited)`` once ``done`` holds.
+
+    Raises:
+        WaitTimeout: not reached within ``timeout``; the message shows ``describe(objects)``.
+    """
+    from kubernetes import watch  # noqa: PLC0415
+    from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+
+    t0 = time.monotonic()
+    objects: dict = {}
+    version = None
+    while True:
+        if version is None:
+            listing = list_fn(*args, **selectors)
+            objects = {o.metadata.name: o for o in listing.items}
+            version = listing.metadata.resource_version
+        if done(objects):
+            return objects, time.monotonic() - t0
+        remaining = timeout - (time.monotonic() - t0)
+        if remaining <= 0:
+            raise WaitTimeout(where, what, time.monotonic() - t0, shorten(describe(objects), 600))
+        w = watch.Watch()
+        try:
+            for event in w.stream(list_fn, *args, resource_version=version,
+                                  timeout_seconds=max(1, int(min(remaining, 30))), **selectors):
+                obj = event["object"]
+                version = obj.metadata.resource_version
+                if event["type"] == "DELETED":
+                    objects.pop(obj.metadata.name, None)
+                else:
+                    objects[obj.metadata.name] = obj
+                if done(objects):
+                    w.stop()
+                    return objects, time.monotonic() - t0
+        except ApiException as err:
+            if err.status != 410:
+                raise
+        version = None                  # history expired, or the watch ended: list again
+
+
 def wait_deleted(list_fn: Callable, name: str, *, kind: str, namespace: str | None = None,
                  timeout: float = 120.0) -> float:
     """Wait until the object ``name`` that ``list_fn`` lists no longer exists; return the seconds waited.
@@ -49,42 +98,11 @@ def wait_deleted(list_fn: Callable, name: str, *, kind: str, namespace: str | No
         WaitTimeout: still present at the deadline; names the object, its phase, deletion
             timestamp and finalizers as last seen.
     """
-    from kubernetes import watch  # noqa: PLC0415
-    from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
-
     args = (namespace,) if namespace is not None else ()
-    where = f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
-    field = f"metadata.name={name}"
-    t0 = time.monotonic()
-    version = None
-    last = None
-    while True:
-        if version is None:
-            listing = list_fn(*args, field_selector=field)
-            if not listing.items:
-                return time.monotonic() - t0
-            last = listing.items[0]
-            version = listing.metadata.resource_version
-        remaining = timeout - (time.monotonic() - t0)
-        if remaining <= 0:
-            raise WaitTimeout(where, f"{kind} {name} to be deleted", time.monotonic() - t0,
-                              shorten(object_state(last)))
-        w = watch.Watch()
-        try:
-            for event in w.stream(list_fn, *args, field_selector=field, resource_version=version,
-                                  timeout_seconds=max(1, int(min(remaining, 30)))):
-                obj = event["object"]
-                version = obj.metadata.resource_version
-                if event["type"] == "DELETED":
-                    w.stop()
-                    return time.monotonic() - t0
-                last = obj
-        except ApiException as err:
-            if err.status != 410:
-                raise
-            version = None              # history expired: list again
-        else:
-            version = None              # the watch timed out: list again (cheap, and catches a missed event)
+    return watch_until(list_fn, *args, done=lambda objs: name not in objs, what=f"{kind} {name} to be deleted",
+                       where=f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}", timeout=timeout,
+                       describe=lambda objs: object_state(objs.get(name)),
+                       field_selector=f"metadata.name={name}")[1]
 
 
 def rolled_out(dep) -> bool:

@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from helpers.kube_wait import rolled_out
+from helpers.kube_wait import rolled_out, rollout_state, watch_until
 from helpers.objects.checks import is_ready, pod_state
 from helpers.objects.manifests import APP, NAMESPACE
-from helpers.waiting import WaitTimeout, poll_until, settle, shorten
+from helpers.waiting import WaitTimeout, poll_until, settle
 
 
 class DemoWaits:
@@ -34,40 +34,14 @@ class DemoWaits:
         Raises:
             WaitTimeout: not reached within ``timeout``; names ``what`` and each pod's state.
         """
-        from kubernetes import watch  # noqa: PLC0415
-        from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+        def states(pods: dict) -> str:
+            return "; ".join(f"{n}: {pod_state(p)}" for n, p in sorted(pods.items())) or "no pods"
 
-        deadline = time.monotonic() + timeout
-        pods: dict[str, object] = {}
-        version = None
-        while True:
-            if version is None:
-                listing = self.core.list_namespaced_pod(namespace, label_selector=selector)
-                pods = {p.metadata.name: p for p in listing.items}
-                version = listing.metadata.resource_version
-            if predicate(list(pods.values())):
-                return sorted(pods.values(), key=lambda p: p.metadata.name)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                states = "; ".join(f"{n}: {pod_state(p)}" for n, p in sorted(pods.items())) or "no pods"
-                raise WaitTimeout(f"{namespace}/{selector}", what, timeout, shorten(states, 600))
-            w = watch.Watch()
-            try:
-                for event in w.stream(self.core.list_namespaced_pod, namespace, label_selector=selector,
-                                      resource_version=version, timeout_seconds=max(1, int(min(remaining, 30)))):
-                    pod = event["object"]
-                    version = pod.metadata.resource_version
-                    if event["type"] == "DELETED":
-                        pods.pop(pod.metadata.name, None)
-                    else:
-                        pods[pod.metadata.name] = pod
-                    if predicate(list(pods.values())):
-                        w.stop()
-                        break
-            except ApiException as err:
-                if err.status != 410:
-                    raise
-                version = None              # history expired: list again
+        pods, _ = watch_until(self.core.list_namespaced_pod, namespace,
+                              done=lambda objs: predicate(list(objs.values())), what=what,
+                              where=f"{namespace}/{selector}", timeout=timeout, describe=states,
+                              label_selector=selector)
+        return sorted(pods.values(), key=lambda p: p.metadata.name)
 
     def wait_pod_ready(self, name: str, timeout: float = 120.0):
         """Wait until pod ``name`` is Ready; return it."""
@@ -109,10 +83,8 @@ class DemoWaits:
             if rolled_out(dep):
                 return samples
             if time.monotonic() - t0 > timeout:
-                st = dep.status
                 raise WaitTimeout(f"Deployment/{NAMESPACE}/{name}", "the rollout", time.monotonic() - t0,
-                                  f"want {dep.spec.replicas}, updated {st.updated_replicas}, "
-                                  f"ready {st.ready_replicas}, total {st.replicas}")
+                                  rollout_state(dep))
             time.sleep(interval)
 
     def wait_pvc_bound(self, name: str = "demo-data", timeout: float = 60.0):
