@@ -135,14 +135,14 @@ def ensure_kubelet(fleet) -> Report:
             ensure_file(h, UNIT, render_unit(host.name, str(host.address)), mode=0o644),
         ]
         inputs = Change.merge(*changes)
-        # the host's own clock just before a (re)start: wait_nodes_ready then waits for a
-        # Ready condition the *new* kubelet posted, not the one its predecessor left behind
-        host_time = float(h.run("date +%s.%N").stdout.strip())
         service = ensure_unit_current(h, "kubelet", INPUTS)
         merged = Change.merge(inputs, service)
         detail = merged.detail or f"up to date ({facts.cgroup_driver} cgroup driver)"
         if service.changed:
-            return Result(host.name, "changed", detail, data={"started_at": host_time})
+            # when the new process started, by the host's clock: wait_nodes_ready then waits for
+            # a Ready condition this kubelet posted, not the one its predecessor left behind
+            started = h.run("systemctl show -p ExecMainStartTimestamp --timestamp=unix --value kubelet").stdout
+            return Result(host.name, "changed", detail, data={"started_at": float(started.strip().lstrip("@"))})
         return Change(merged.changed, detail)
 
     return fleet.step("kubelet", apply, hosts=[h.name for h in node_hosts(inv)],

@@ -378,8 +378,8 @@ class FakeHost:
             return _Ran(LAB_PROBE_OUTPUT)
         if cmd == "containerd --version":
             return _Ran(CONTAINERD_VERSION + "\n")
-        if cmd == "date +%s.%N":
-            return _Ran("946684800.000000000\n")
+        if cmd == "systemctl show -p ExecMainStartTimestamp --timestamp=unix --value kubelet":
+            return _Ran("@946684800\n")
         if cmd.startswith("mktemp "):
             return _Ran("/tmp/kj-config.golden\n")
         if cmd == f"ip -o -4 addr show to {vip}/32":
