@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable
+from contextlib import nullcontext
 from typing import Any
 
 from helpers.ensure.files import ensure_directory, ensure_file
@@ -121,11 +122,11 @@ def ensure_unit_current(h: HostConn, unit: str, inputs: Iterable[str], *, lock: 
     if recorded == current:
         change = ensure_service(h, name, settle=settle)
         if change.changed and after_start:
-            with lock or _NO_LOCK:
+            with lock or nullcontext():
                 after_start()
         return change
     active = _unit_props(h, f"{name}.service").get("ActiveState") == "active"
-    with lock or _NO_LOCK:
+    with lock or nullcontext():
         change = ensure_service(h, name, restart=active, settle=settle)
         if after_start:
             after_start()
@@ -136,16 +137,6 @@ def ensure_unit_current(h: HostConn, unit: str, inputs: Iterable[str], *, lock: 
     why = "its inputs changed since it last started" if recorded else "no record of the inputs it started with"
     return Change(True, f"{name}.service: restarted ({why})")
 
-
-class _NoLock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-_NO_LOCK = _NoLock()
 
 
 def _settled_state(h: HostConn, unit: str, settle: float) -> str:
