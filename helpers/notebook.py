@@ -18,7 +18,7 @@ import os
 import time
 from typing import Any
 
-from helpers.report import Report
+from helpers.report import Report, steps_table
 from helpers.tables import Table
 
 
@@ -40,8 +40,7 @@ class StepLog(list):
 
     def table(self, title: str) -> Table:
         """One row per step: title, ok, changed, failed, skipped, seconds."""
-        return Table(["step", "ok", "changed", "failed", "skipped", "seconds"],
-                     [[r.title, r.ok, r.changed, r.failed, r.skipped, f"{r.seconds:.1f}"] for r in self], title=title)
+        return steps_table(self, title)
 
 
 def configure_logging() -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from helpers.errors import StepFailed
+from helpers.tables import Table
 
 STATUSES = ("ok", "changed", "failed", "skipped")
 
@@ -178,3 +179,8 @@ class Report:
         )
         return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>{foot}</table>"
 
+
+def steps_table(reports, title: str = "steps of this run") -> Table:
+    """One row per step: its title, the hosts ok / changed / failed / skipped, and its wall time."""
+    return Table(["step", "ok", "changed", "failed", "skipped", "seconds"],
+                 [[r.title, r.ok, r.changed, r.failed, r.skipped, f"{r.seconds:.1f}"] for r in reports], title)

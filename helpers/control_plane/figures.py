@@ -5,15 +5,15 @@ from __future__ import annotations
 from helpers.constants import API_PORT
 from helpers.control_plane.layout import api_endpoint
 from helpers.report import Report
+from helpers.report import steps_table as report_steps_table
 from helpers.tables import Table
 
 # ------------------------------------------------------------------ records and pictures
 
 
 def steps_table(reports: list[Report]) -> Table:
-    """One row per step: ok / changed / failed / skipped counts and wall time."""
-    rows = [[r.title, r.ok, r.changed, r.failed, r.skipped, f"{r.seconds:.1f}"] for r in reports]
-    return Table(["step", "ok", "changed", "failed", "skipped", "seconds"], rows, "steps of this run")
+    """One row per step: ok / changed / failed / skipped counts and wall time (:func:`helpers.report.steps_table`)."""
+    return report_steps_table(reports)
 
 
 def steps_figure(reports: list[Report]):
