@@ -38,11 +38,6 @@ class Deletion:
     namespace_seconds: float
     volume_seconds: float
 
-    @property
-    def seconds(self) -> float:
-        """Both together."""
-        return self.namespace_seconds + self.volume_seconds
-
 
 class Demo(DemoLooking, DemoWaits):
     """The connection and images the demo uses: one admin API client for the whole notebook.
