@@ -102,8 +102,9 @@ def ensure_keepalived(fleet: Any) -> Any:
     report = fleet.step("keepalived holding the VIP", run, hosts="lb", skip="not a load balancer")
     if report.changed:  # let the election settle: the primary preempts within a few seconds
         primary = inv.hosts_with("lb")[0].name
-        holders = wait_for_holder(fleet, primary)
+        election = 20.0
+        holders = wait_for_holder(fleet, primary, timeout=election)
         if not (holders.get(primary) and sum(holders.values()) == 1):
-            raise WaitTimeout(f"VIP {inv.network.vip}", f"{primary} alone holding the VIP", 20.0,
+            raise WaitTimeout(f"VIP {inv.network.vip}", f"{primary} alone holding the VIP", election,
                               _holders_text(holders))
     return report
