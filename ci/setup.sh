@@ -11,7 +11,7 @@ DEB_PACKAGES=(
   debootstrap systemd-container          # lab machines (systemd-nspawn)
   apt-cacher-ng dnsmasq-base             # lab site services
   iproute2 iptables nftables curl rsync ca-certificates
-  build-essential git                    # artifacts: static pause, go builds
+  build-essential git libseccomp-dev     # artifacts: static pause, go builds, runc (static seccomp)
   containerd runc busybox-static         # image-bundle import test, nested-container lab test
 )
 

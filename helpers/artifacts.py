@@ -58,6 +58,23 @@ IMAGES = {
 
 IMAGE_PREFIX = "image-bundle:"
 
+#: The node runtime's release files: artifact name -> versions.yaml key.
+RUNTIME = {
+    "containerd": "containerd",
+    "containerd-service": "containerd",
+    "runc": "runc",
+    "cni-plugins": "cni_plugins",
+    "crictl": "crictl",
+}
+RUNTIME_KEYS = ("containerd", "runc", "cni_plugins", "crictl")
+#: What containerd's release tarball holds under bin/ (upstream's also has containerd-stress).
+CONTAINERD_BINARIES = ("containerd", "containerd-shim-runc-v2", "ctr")
+#: Every Linux plugin of the CNI base plugins release, as its tarball lists them.
+CNI_PLUGINS = (
+    "bandwidth", "bridge", "dhcp", "dummy", "firewall", "host-device", "host-local", "ipvlan",
+    "loopback", "macvlan", "portmap", "ptp", "sbr", "static", "tap", "tuning", "vlan", "vrf",
+)
+
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -69,6 +86,13 @@ class Release:
     version: str
     path: str
     image_ref: str | None = None
+    #: where upstream publishes this file's sha256, host name first (``None``: nowhere,
+    #: so a download from upstream can be trusted only with a pin in versions.yaml)
+    upstream_checksum: str | None = ""
+
+    def __post_init__(self) -> None:
+        if self.upstream_checksum == "":
+            object.__setattr__(self, "upstream_checksum", self.path + ".sha256")
 
     @property
     def filename(self) -> str:
@@ -109,6 +133,7 @@ def load_versions(path: str | os.PathLike | None = None) -> dict[str, Any]:
         "pause",
         "agnhost",
         "busybox",
+        *RUNTIME_KEYS,
     )
     missing = [key for key in required if not data.get(key)]
     if missing:
@@ -125,6 +150,7 @@ def artifact_names(versions: dict[str, Any] | None = None) -> list[str]:
         "etcd",
         "flanneld",
         "flannel-cni-plugin",
+        *RUNTIME,
         *(IMAGE_PREFIX + short for short in IMAGES),
     ]
 
@@ -159,15 +185,18 @@ def release(
         return Release(name, ver, f"dl.k8s.io/release/{ver}/bin/linux/{ARCH}/{name}")
     if name == "etcd":
         ver = v["etcd"]
+        base = f"github.com/etcd-io/etcd/releases/download/{ver}"
         return Release(
-            name,
-            ver,
-            f"github.com/etcd-io/etcd/releases/download/{ver}/etcd-{ver}-linux-{ARCH}.tar.gz",
+            name, ver, f"{base}/etcd-{ver}-linux-{ARCH}.tar.gz", upstream_checksum=f"{base}/SHA256SUMS"
         )
     if name == "flanneld":
         ver = v["flannel"]
+        # flannel's releases publish no checksums: only a pin makes a download trustworthy
         return Release(
-            name, ver, f"github.com/flannel-io/flannel/releases/download/{ver}/flanneld-{ARCH}"
+            name,
+            ver,
+            f"github.com/flannel-io/flannel/releases/download/{ver}/flanneld-{ARCH}",
+            upstream_checksum=None,
         )
     if name == "flannel-cni-plugin":
         ver = v["flannel_cni_plugin"]
@@ -176,11 +205,32 @@ def release(
             ver,
             f"github.com/containernetworking/plugins/releases/download/{ver}/cni-plugins-linux-{ARCH}-{ver}.tgz",
         )
+    if name in RUNTIME:
+        return _runtime_release(name, v[RUNTIME[name]])
     if name.startswith(IMAGE_PREFIX) and name[len(IMAGE_PREFIX) :] in IMAGES:
         short = name[len(IMAGE_PREFIX) :]
         ver = v[IMAGES[short][1]]
         return Release(name, ver, f"images/{short}-{ver}.tar", image_ref=image_ref(short, v))
     raise ConfigError(f"unknown artifact {name!r}; known: {', '.join(artifact_names(v))}")
+
+
+def _runtime_release(name: str, ver: str) -> Release:
+    """containerd, its systemd unit, runc, the CNI base plugins and crictl at upstream's paths."""
+    if name == "containerd":
+        path = f"github.com/containerd/containerd/releases/download/{ver}/containerd-{ver[1:]}-linux-{ARCH}.tar.gz"
+        return Release(name, ver, path, upstream_checksum=path + ".sha256sum")
+    if name == "containerd-service":
+        # upstream's unit file, from the tagged source (no checksum is published beside it)
+        path = f"raw.githubusercontent.com/containerd/containerd/{ver}/containerd.service"
+        return Release(name, ver, path, upstream_checksum=None)
+    if name == "runc":
+        base = f"github.com/opencontainers/runc/releases/download/{ver}"
+        return Release(name, ver, f"{base}/runc.{ARCH}", upstream_checksum=f"{base}/runc.sha256sum")
+    if name == "cni-plugins":
+        base = f"github.com/containernetworking/plugins/releases/download/{ver}"
+        return Release(name, ver, f"{base}/cni-plugins-linux-{ARCH}-{ver}.tgz")
+    base = f"github.com/kubernetes-sigs/cri-tools/releases/download/{ver}"
+    return Release(name, ver, f"{base}/crictl-{ver}-linux-{ARCH}.tar.gz")
 
 
 def resolve_url(release_mirror: str, path: str) -> str:
@@ -217,9 +267,19 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def parse_sha256_file(text: str) -> str:
-    """The digest in a ``.sha256`` file: a bare hex digest, or ``<hex>  <file>`` lines."""
-    token = text.strip().split()[0].lower() if text.strip() else ""
+def parse_sha256_file(text: str, filename: str | None = None) -> str:
+    """The digest in a ``.sha256`` file: a bare hex digest, or ``<hex>  <file>`` lines.
+
+    With ``filename``, a file listing several (``SHA256SUMS``, runc's ``runc.sha256sum``)
+    gives the digest of the line naming that file (``*file`` for binary mode counts too).
+    """
+    lines = [line.split() for line in text.strip().splitlines() if line.strip()]
+    if filename and len(lines) > 1:
+        named = [parts for parts in lines if len(parts) >= 2 and parts[1].lstrip("*") in (filename, f"./{filename}")]
+        if not named:
+            raise ValueError(f"lists no {filename} ({len(lines)} lines)")
+        lines = named
+    token = lines[0][0].lower() if lines else ""
     if not _HEX64.match(token):
         raise ValueError(f"not a sha256 digest: {text.strip()[:80]!r}")
     return token
@@ -328,6 +388,12 @@ def archive_members(name: str, version: str) -> dict[str, str]:
         return {b: f"{top}/{b}" for b in ("etcd", "etcdctl", "etcdutl")}
     if name == "flannel-cni-plugin":
         return {"flannel": "./flannel"}
+    if name == "containerd":
+        return {b: f"bin/{b}" for b in CONTAINERD_BINARIES}
+    if name == "cni-plugins":
+        return {b: f"./{b}" for b in CNI_PLUGINS}
+    if name == "crictl":
+        return {"crictl": "crictl"}
     raise ConfigError(f"{name} is not a tarball artifact")
 
 

@@ -79,7 +79,7 @@ def publish_fake(
 
 def test_shipped_versions_resolve_every_artifact():
     names = artifacts.artifact_names(VERSIONS)
-    assert len(names) == len(set(names)) == 13
+    assert len(names) == len(set(names)) == 18
     for name in names:
         rel = artifacts.release(name, VERSIONS)
         assert rel.version and rel.path and not rel.path.startswith("/")
@@ -94,6 +94,31 @@ def test_shipped_versions_resolve_every_artifact():
         artifacts.release("image-bundle:pause", VERSIONS).image_ref
         == f"registry.k8s.io/pause:{VERSIONS['pause']}"
     )
+
+
+def test_runtime_artifacts_sit_at_upstream_release_paths_with_upstream_checksums():
+    runtime = {name: artifacts.release(name, VERSIONS) for name in artifacts.RUNTIME}
+    v = VERSIONS["containerd"]
+    assert runtime["containerd"].path == (
+        f"github.com/containerd/containerd/releases/download/{v}/containerd-{v[1:]}-linux-amd64.tar.gz"
+    )
+    assert runtime["containerd"].upstream_checksum == runtime["containerd"].path + ".sha256sum"
+    assert runtime["containerd-service"].upstream_checksum is None
+    assert runtime["runc"].path.endswith(f"/{VERSIONS['runc']}/runc.amd64")
+    assert runtime["runc"].upstream_checksum.endswith("/runc.sha256sum")
+    assert runtime["cni-plugins"].filename == f"cni-plugins-linux-amd64-{VERSIONS['cni_plugins']}.tgz"
+    assert runtime["crictl"].upstream_checksum == runtime["crictl"].path + ".sha256"
+    assert artifacts.release("flanneld", VERSIONS).upstream_checksum is None
+
+
+def test_checksum_files_listing_several_files_give_the_named_one():
+    a, b = "a" * 64, "b" * 64
+    listing = f"{a}  runc.arm64\n{b} *runc.amd64\n"
+    assert artifacts.parse_sha256_file(listing, "runc.amd64") == b
+    assert artifacts.parse_sha256_file(f"{a}  cni.tgz\n", "cni.tgz") == a
+    assert artifacts.parse_sha256_file(a) == a
+    with pytest.raises(ValueError, match="lists no runc.386"):
+        artifacts.parse_sha256_file(listing, "runc.386")
 
 
 def test_kubernetes_version_override_and_unknown_name():

@@ -28,6 +28,13 @@ from helpers.mirror.flannel import cni_plugin_unit, flanneld_unit
 from helpers.mirror.kubernetes import agnhost_unit, kubernetes_unit
 from helpers.mirror.layout import Unit, build_unit, is_built, publish, write_manifest
 from helpers.mirror.pause import pause_unit
+from helpers.mirror.runtime import (
+    cni_plugins_unit,
+    containerd_service_unit,
+    containerd_unit,
+    crictl_unit,
+    runc_unit,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +42,11 @@ log = logging.getLogger(__name__)
 UNIT_FACTORIES: list[Callable[[dict], Unit]] = [
     pause_unit,
     busybox_unit,
+    containerd_service_unit,
+    crictl_unit,
+    runc_unit,
+    cni_plugins_unit,
+    containerd_unit,
     etcd_unit,
     flanneld_unit,
     cni_plugin_unit,

@@ -171,13 +171,17 @@ def go_build(
     tags: str = "",
     parallel: int | None = None,
     step: str = "go build",
+    buildmode: str = "",
 ) -> None:
     """Build one or more main packages into ``out_dir`` in one ``go build`` (shared compilation).
 
-    Builds are -trimpath; ``parallel`` defaults to the number of CPUs.
+    Builds are -trimpath; ``parallel`` defaults to the number of CPUs; ``buildmode``
+    (``pie``) is passed as ``-buildmode``.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     args = ["build", "-p", str(parallel or os.cpu_count() or 2), "-trimpath"]
+    if buildmode:
+        args += [f"-buildmode={buildmode}"]
     if tags:
         args += ["-tags", tags]
     args += ["-ldflags", ldflags, "-o", str(out_dir) + "/", *packages]
