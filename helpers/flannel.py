@@ -27,7 +27,9 @@ from helpers.remote import Change
 from helpers.report import Report
 
 BINARY = "/usr/local/bin/flanneld"
-CNI_PLUGIN = "/usr/lib/cni/flannel"      # beside Debian's base plugins (containerd's bin_dir)
+CNI_PLUGIN = "/opt/cni/bin/flannel"     # beside the CNI base plugins (containerd's bin_dirs)
+#: where runs before the containerd 2.x switch put the plugin (beside Debian's plugins)
+LEGACY_CNI_PLUGIN = "/usr/lib/cni/flannel"
 FLANNEL_DIR = "/var/lib/flannel"
 KUBECONFIG = f"{FLANNEL_DIR}/kubeconfig"
 NET_CONF = "/etc/kube-flannel/net-conf.json"
@@ -84,6 +86,7 @@ def ensure_flannel(fleet) -> Report:
     """
     from helpers import artifacts  # noqa: PLC0415
     from helpers.ensure import (  # noqa: PLC0415
+        ensure_absent,
         ensure_binary,
         ensure_directory,
         ensure_file,
@@ -100,7 +103,7 @@ def ensure_flannel(fleet) -> Report:
 
     def apply(h) -> Change:
         probe_paths(h, (FLANNEL_DIR, "/etc/kube-flannel", BINARY, KUBECONFIG, NET_CONF, UNIT,
-                        CNI_PLUGIN, "/etc/cni/net.d", CNI_CONF))
+                        CNI_PLUGIN, "/etc/cni/net.d", CNI_CONF, LEGACY_CNI_PLUGIN))
         changes = [
             ensure_directory(h, FLANNEL_DIR, mode=0o700),
             ensure_directory(h, "/etc/kube-flannel"),
@@ -112,7 +115,7 @@ def ensure_flannel(fleet) -> Report:
         inputs = Change.merge(*changes)
         service = ensure_unit_current(h, "flanneld", (BINARY, KUBECONFIG, NET_CONF, UNIT))
         cni = [ensure_binary(h, CNI_PLUGIN, plugin), ensure_directory(h, "/etc/cni/net.d"),
-               ensure_file(h, CNI_CONF, render_cni_conf())]
+               ensure_file(h, CNI_CONF, render_cni_conf()), ensure_absent(h, LEGACY_CNI_PLUGIN)]
         merged = Change.merge(inputs, service, *cni)
         return Change(merged.changed, merged.detail or "up to date")
 

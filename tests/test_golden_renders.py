@@ -35,7 +35,7 @@ How the files are produced, without SSH, network or the lab's release mirror:
   ``(operator)``.
 - Node facts are those of a lab machine (:data:`LAB_NODE_FACTS`: cgroup v1, read-only
   /sys, overlayfs root, no CAP_SYS_RESOURCE), its interface is ``eth0``
-  (:data:`LAB_INTERFACE`) and its containerd Debian trixie's 1.7.24
+  (:data:`LAB_INTERFACE`) and its containerd the pinned 2.4.2 from the mirror
   (:data:`CONTAINERD_VERSION`).
 
 Secrets, keys and binaries are fixed, clearly fake inputs fed through the same
@@ -136,7 +136,7 @@ LAB_NODE_FACTS = node_facts.NodeFacts(
     kubelet_fs="overlayfs", sys_resource=False,
 )
 LAB_INTERFACE = "eth0"
-CONTAINERD_VERSION = "containerd github.com/containerd/containerd 1.7.24~ds1 1.7.24~ds1-6+b4"
+CONTAINERD_VERSION = "containerd github.com/containerd/containerd/v2 v2.4.2 0123456789abcdef"
 
 FAKE_ENCRYPTION_KEY = b"FAKE-golden-test-encryption-key!"  # 32 bytes, clearly not a secret
 FAKE_LB_CREDENTIALS = lb.LBCredentials(
@@ -215,7 +215,7 @@ def build_mirror(root: Path) -> str:
     versions = artifacts.load_versions()
     for name in artifacts.artifact_names(versions):
         rel = artifacts.release(name, versions)
-        if name in ("etcd", "flannel-cni-plugin"):
+        if name in ("etcd", "flannel-cni-plugin", "containerd", "cni-plugins", "crictl"):
             buffer = io.BytesIO()
             with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
                 for member in artifacts.archive_members(name, rel.version).values():
@@ -331,7 +331,7 @@ class FakeHost:
         return result
 
     def _answer(self, cmd: str) -> _Ran:
-        ctr = f"ctr -a {containerd.SOCKET} -n {containerd.NAMESPACE} "
+        ctr = f"{containerd.BIN_DIR}/ctr -a {containerd.SOCKET} -n {containerd.NAMESPACE} "
         vip = self.inventory.network.vip
         if cmd.startswith("if [ -e ") and "stat -c" in cmd:
             return _Ran("absent\n")  # ensure._stat: nothing exists yet (parents do)
@@ -358,7 +358,9 @@ class FakeHost:
             return _Ran("", "no such user", 1)
         if cmd.startswith("dpkg-query "):
             names = cmd.split(" -- ", 1)[1].split(" 2>/dev/null", 1)[0]
-            return _Ran("".join(f"{n}\t1.0\tii \n" for n in shlex.split(names)))
+            # a fresh machine: every package asked for is there, Debian's runtime is not
+            return _Ran("".join(f"{n}\t1.0\tii \n" for n in shlex.split(names)
+                                if n not in containerd.DEBIAN_RUNTIME))
         if cmd.startswith("for k in ") and "sysctl -n" in cmd:
             keys = cmd[len("for k in "):].split("; do", 1)[0].split()
             return _Ran("".join(f"{k}=0\n" for k in keys))
@@ -376,7 +378,7 @@ class FakeHost:
             return _Ran("")
         if cmd == node_facts.PROBE:
             return _Ran(LAB_PROBE_OUTPUT)
-        if cmd == "containerd --version":
+        if cmd == f"{containerd.BIN_DIR}/containerd --version":
             return _Ran(CONTAINERD_VERSION + "\n")
         if cmd == "systemctl show -p ExecMainStartTimestamp --timestamp=unix --value kubelet":
             return _Ran("@946684800\n")
@@ -590,7 +592,7 @@ def load(tmp_path, monkeypatch):
 
 def test_fake_inputs_are_the_lab_facts():
     assert node_facts.parse_facts(LAB_PROBE_OUTPUT) == LAB_NODE_FACTS
-    assert containerd.parse_version(CONTAINERD_VERSION) == "1.7.24"
+    assert containerd.parse_version(CONTAINERD_VERSION) == "2.4.2"
     assert len(FAKE_ENCRYPTION_KEY) == 32
     assert re.fullmatch(r"[A-Za-z0-9]{1,8}", FAKE_LB_CREDENTIALS.vrrp_auth_pass)
 

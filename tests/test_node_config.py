@@ -62,6 +62,7 @@ def test_facts_missing_line_is_named():
 
 
 def test_containerd_version_parse():
+    assert containerd.parse_version("containerd github.com/containerd/containerd/v2 v2.4.2 0123abc\n") == "2.4.2"
     out = "containerd github.com/containerd/containerd 1.7.24~ds1 1.7.24~ds1-6+b4\n"
     assert containerd.parse_version(out) == "1.7.24"
     with pytest.raises(ValueError):
@@ -70,34 +71,43 @@ def test_containerd_version_parse():
 
 @pytest.mark.parametrize(("facts", "systemd"), [(V1_LAB, False), (V2_HOST, True)])
 def test_containerd_config(inv, facts, systemd):
-    settings = containerd.settings_for(inv, facts, "1.7.24")
+    settings = containerd.settings_for(inv, facts, "2.4.2")
     cfg = tomllib.loads(containerd.render_config(settings))
-    cri = cfg["plugins"]["io.containerd.grpc.v1.cri"]
-    assert cfg["version"] == 2
-    assert cri["sandbox_image"] == containerd.image_ref("pause")
-    assert cri["sandbox_image"].startswith("registry.k8s.io/pause:")
-    runc = cri["containerd"]["runtimes"]["runc"]
+    images = cfg["plugins"]["io.containerd.cri.v1.images"]
+    runtime = cfg["plugins"]["io.containerd.cri.v1.runtime"]
+    assert cfg["version"] == 3
+    assert "io.containerd.grpc.v1.cri" not in cfg["plugins"]   # the 1.x section is gone
+    assert images["pinned_images"]["sandbox"] == containerd.image_ref("pause")
+    assert images["pinned_images"]["sandbox"].startswith("registry.k8s.io/pause:")
+    assert images["snapshotter"] == "overlayfs"
+    runc = runtime["containerd"]["runtimes"]["runc"]
     assert runc["runtime_type"] == "io.containerd.runc.v2"
-    assert runc["options"]["SystemdCgroup"] is systemd
-    assert cri["cni"] == {"bin_dir": "/usr/lib/cni", "conf_dir": "/etc/cni/net.d"}
+    assert runc["options"] == {"BinaryName": "/usr/local/sbin/runc", "SystemdCgroup": systemd}
+    assert runtime["cni"] == {"bin_dirs": ["/opt/cni/bin"], "conf_dir": "/etc/cni/net.d"}
     # a container host without CAP_SYS_RESOURCE cannot give sandboxes oom_score_adj -998
-    assert cri.get("restrict_oom_score_adj", False) is (not facts.sys_resource)
-    assert "registry" not in cri
+    assert runtime.get("restrict_oom_score_adj", False) is (not facts.sys_resource)
+    assert "registry" not in images
 
 
 def test_containerd_registry_mirror(inv):
-    settings = containerd.ContainerdSettings("1.7.24", "cgroupfs", "registry.k8s.io/pause:3.10.2",
+    settings = containerd.ContainerdSettings("2.4.2", "cgroupfs", "registry.k8s.io/pause:3.10.2",
                                              registry_mirror="https://mirror.example:5000")
-    cri = tomllib.loads(containerd.render_config(settings))["plugins"]["io.containerd.grpc.v1.cri"]
-    assert cri["registry"]["config_path"] == "/etc/containerd/certs.d"
+    cfg = tomllib.loads(containerd.render_config(settings))
+    assert cfg["plugins"]["io.containerd.cri.v1.images"]["registry"]["config_path"] == "/etc/containerd/certs.d"
     hosts = tomllib.loads(containerd.render_hosts_toml("registry.k8s.io", "https://mirror.example:5000"))
     assert hosts["server"] == "https://registry.k8s.io"
     assert hosts["host"]["https://mirror.example:5000"]["capabilities"] == ["pull", "resolve"]
 
 
-def test_containerd_2_is_refused_clearly():
-    with pytest.raises(ValueError, match="containerd 2.1.0 is not supported"):
-        containerd.render_config(containerd.ContainerdSettings("2.1.0", "systemd", "p"))
+@pytest.mark.parametrize("version", ["1.7.24", "3.0.0"])
+def test_containerd_outside_2x_is_refused_clearly(version):
+    with pytest.raises(ValueError, match=f"containerd {version} is not supported: Kubernetes 1.36"):
+        containerd.render_config(containerd.ContainerdSettings(version, "systemd", "p"))
+
+
+def test_crictl_config_points_at_the_cri_socket():
+    cfg = yaml.safe_load(containerd.render_crictl_config())
+    assert cfg["runtime-endpoint"] == cfg["image-endpoint"] == f"unix://{containerd.SOCKET}"
 
 
 # --- kubelet ----------------------------------------------------------------------------

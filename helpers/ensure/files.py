@@ -213,7 +213,8 @@ def ensure_absent(h: HostConn, path: str) -> Change:
     path = _absolute(path)
     if path == "/":
         raise ValueError("refusing to remove /")
-    if not h.exists(path):
+    st = _stat(h, path)
+    if st is None or st.kind == "absent":
         return Change(False, f"{path} already absent")
     _forget_probes(h)
     h.run(f"rm -rf -- {shlex.quote(path)}")

@@ -43,10 +43,11 @@ def ensure_packages(h: HostConn, packages: Iterable[str]) -> Change:
     return Change.merge(*changes)
 
 
-def _missing_packages(h: HostConn, wanted: list[str]) -> list[str]:
-    if not wanted:
-        return []
-    names = [p.split("=", 1)[0] for p in wanted]
+def installed_packages(h: HostConn, names: Iterable[str]) -> dict[str, str]:
+    """Which of these Debian packages are installed, with their versions (one dpkg-query)."""
+    names = list(names)
+    if not names:
+        return {}
     fmt = shlex.quote("${Package}\t${Version}\t${db:Status-Abbrev}\n")
     out = h.run(f"dpkg-query -W -f={fmt} -- {' '.join(map(shlex.quote, names))} 2>/dev/null; true").stdout
     installed = {}
@@ -54,6 +55,13 @@ def _missing_packages(h: HostConn, wanted: list[str]) -> list[str]:
         parts = line.split("\t")
         if len(parts) == 3 and parts[2].startswith("ii"):
             installed[parts[0]] = parts[1]
+    return installed
+
+
+def _missing_packages(h: HostConn, wanted: list[str]) -> list[str]:
+    if not wanted:
+        return []
+    installed = installed_packages(h, [p.split("=", 1)[0] for p in wanted])
     missing = []
     for spec in wanted:
         name, _, version = spec.partition("=")
