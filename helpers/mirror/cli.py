@@ -19,8 +19,8 @@ from pathlib import Path
 
 from helpers import paths
 from helpers.artifacts import load_versions
-from helpers.errors import BuildError, JourneyError
-from helpers.mirror import gobuild
+from helpers.errors import BuildError, ChecksumMismatch, DownloadFailed, JourneyError
+from helpers.mirror import gobuild, upstream
 from helpers.mirror.busybox import busybox_unit
 from helpers.mirror.coredns import coredns_unit
 from helpers.mirror.etcd import etcd_unit
@@ -28,6 +28,7 @@ from helpers.mirror.flannel import cni_plugin_unit, flanneld_unit
 from helpers.mirror.kubernetes import agnhost_unit, kubernetes_unit
 from helpers.mirror.layout import Unit, build_unit, is_built, publish, write_manifest
 from helpers.mirror.pause import pause_unit
+from helpers.mirror.progress import Progress
 from helpers.mirror.runtime import (
     cni_plugins_unit,
     containerd_service_unit,
@@ -97,15 +98,47 @@ def build_lock():
         yield
 
 
-def build_all(
-    versions: dict, force: bool = False, only: list[str] | None = None, mirror: Path | None = None
-) -> dict[str, dict]:
-    """Build the selected units, publish every built unit, write the manifest.
+def _plan_upstream(chosen: list[Unit], versions: dict, source: str, up: upstream.Upstream | None,
+                   force: bool) -> dict[str, str]:
+    """For each unit to build: "" when it is to be fetched from upstream, else why it is built."""
+    todo = [u for u in chosen if force or not is_built(u)]
+    if source == "build" or not todo:
+        return {u.name: "source setting is build" for u in todo}
+    assert up is not None
+    plan = {u.name: upstream.can_verify(u, versions) for u in todo}
+    urls = [url for u in todo if not plan[u.name] for url in upstream.unit_urls(u, up)]
+    down = {host: why for host, why in upstream.answers(up, urls).items() if why} if urls else {}
+    for u in todo:
+        if plan[u.name]:
+            continue
+        dead = [f"{up.host_of(url)}: {down[up.host_of(url)]}" for url in upstream.unit_urls(u, up)
+                if up.host_of(url) in down]
+        if dead:
+            plan[u.name] = DOWN + " (" + "; ".join(dict.fromkeys(dead)) + ")"
+    return plan
 
+
+DOWN = "upstream does not answer"
+
+
+def build_all(
+    versions: dict,
+    force: bool = False,
+    only: list[str] | None = None,
+    mirror: Path | None = None,
+    source: str = "build",
+    up: upstream.Upstream | None = None,
+) -> dict[str, dict]:
+    """Fetch or build the selected units, publish every built unit, write the manifest.
+
+    ``source`` is the source setting (:func:`helpers.mirror.upstream.source_setting`):
+    ``auto`` fetches from upstream what it can verify and builds the rest, ``upstream``
+    fails a unit upstream should serve but does not, ``build`` never asks upstream.
     Every selected unit is attempted; failures are raised together at the end.
 
     Returns:
-        Per unit: {"built": bool, "seconds": float} (or {"error": str}).
+        Per unit: {"built": bool, "origin": "upstream"|"source", "seconds": float,
+        "why": why it was built from source} (or {"error": str}).
 
     Raises:
         BuildError: one or more units failed (all of them named).
@@ -115,16 +148,39 @@ def build_all(
     results: dict[str, dict] = {}
     failures: dict[str, str] = {}
     with build_lock():
+        if source != "build" and up is None:
+            up = upstream.Upstream.from_env()
+        plan = _plan_upstream(chosen, versions, source, up, force)
+        progress = Progress([u for u in chosen if u.name in plan])
         for unit in chosen:
             try:
-                if not force and is_built(unit):
+                if unit.name not in plan:
                     log.info("%s %s: up to date (%s)", unit.name, unit.version, unit.dir)
                     results[unit.name] = {"built": False, "seconds": 0.0}
                     continue
-                log.info("%s %s: building (log %s)", unit.name, unit.version, unit.log_file)
-                built, seconds = build_unit(unit, force=force)
-                log.info("%s %s: built in %.0fs", unit.name, unit.version, seconds)
-                results[unit.name] = {"built": built, "seconds": round(seconds, 1)}
+                why = plan[unit.name]
+                if not why:
+                    try:
+                        with progress.track(unit, f"fetching from upstream ({up.releases})"):
+                            built, seconds = build_unit(
+                                unit, force=True, fetch=lambda u: upstream.fill_unit(u, up, versions)
+                            )
+                        progress.done(unit, seconds, "fetched from upstream")
+                        results[unit.name] = {"built": built, "origin": "upstream", "seconds": round(seconds, 1)}
+                        continue
+                    except (DownloadFailed, ChecksumMismatch, BuildError) as err:
+                        if source == "upstream":
+                            raise
+                        why = f"upstream failed: {err}"
+                        log.warning("%s %s: %s; building from source", unit.name, unit.version, why)
+                elif source == "upstream" and why.startswith(DOWN):
+                    raise BuildError(f"failed to fetch {unit.name} {unit.version} from upstream: {why}")
+                elif source != "build":
+                    log.info("%s %s: %s; building from source", unit.name, unit.version, why)
+                with progress.track(unit, f"building (log {unit.log_file})"):
+                    built, seconds = build_unit(unit, force=force)
+                progress.done(unit, seconds, "built")
+                results[unit.name] = {"built": built, "origin": "source", "seconds": round(seconds, 1), "why": why}
             except JourneyError as err:
                 log.error("%s %s: %s", unit.name, unit.version, err)
                 failures[unit.name] = str(err)
@@ -149,7 +205,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     versions = load_versions(args.versions)
     start = time.monotonic()
     only = [n for item in (args.only or []) for n in item.split(",") if n]
-    build_all(versions, force=args.force, only=only)
+    build_all(versions, force=args.force, only=only, source=upstream.source_setting(args.source))
     log.info("artifacts build done in %.1fs", time.monotonic() - start)
     return 0
 
@@ -185,6 +241,13 @@ def add_cli(subparsers) -> None:
         "--versions", type=Path, default=None, help="versions file (default helpers/versions.yaml)"
     )
     build.add_argument("--force", action="store_true", help="rebuild even what is already built")
+    build.add_argument(
+        "--source",
+        choices=upstream.SOURCES,
+        default=None,
+        help=f"where artifacts come from: auto (upstream when it answers, else build; default), "
+        f"upstream, build (default: ${upstream.ENV_SOURCE} or auto)",
+    )
     build.add_argument(
         "--only",
         action="append",

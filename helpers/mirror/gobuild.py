@@ -12,8 +12,11 @@ import functools
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
+import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -24,6 +27,26 @@ from helpers.errors import BuildError
 log = logging.getLogger(__name__)
 
 SUMDB_URL = "https://sum.golang.org/latest"
+_PACKAGE_LINE = re.compile(r"^[A-Za-z0-9_.~\-]+(/[A-Za-z0-9_.~\-]+)*$")
+
+
+class _Counter:
+    """Packages compiled by ``go build -v`` since the last reset (read by the progress reports)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def reset(self) -> None:
+        with self._lock:
+            self.value = 0
+
+    def add(self, n: int = 1) -> None:
+        with self._lock:
+            self.value += n
+
+
+COMPILED = _Counter()
 
 
 def go_binary() -> str:
@@ -90,15 +113,24 @@ def run_go(args: list[str], cwd: Path, env: dict[str, str], log_file: Path, step
     cmd = [go_binary(), *args]
     log_file.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    with open(log_file, "a") as lf:
+    with open(log_file, "a") as lf, tempfile.TemporaryFile("w+") as stdout:
         lf.write(f"\n$ (cd {cwd} && {' '.join(cmd)})\n")
         lf.flush()
-        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=lf, text=True)
+        # stderr is read line by line: `go build -v` names each package as it compiles it
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True)
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lf.write(line)
+            if _PACKAGE_LINE.match(line.strip()):
+                COMPILED.add()
+        proc.wait()
         lf.write(f"# exit {proc.returncode} after {time.monotonic() - start:.1f}s\n")
+        stdout.seek(0)
+        out = stdout.read()
     if proc.returncode != 0:
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-25:])
         raise BuildError(f"failed to {step}: go exited {proc.returncode} (log {log_file})\n{tail}")
-    return proc.stdout
+    return out
 
 
 def write_wrapper_module(
@@ -179,7 +211,7 @@ def go_build(
     (``pie``) is passed as ``-buildmode``.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    args = ["build", "-p", str(parallel or os.cpu_count() or 2), "-trimpath"]
+    args = ["build", "-v", "-p", str(parallel or os.cpu_count() or 2), "-trimpath"]
     if buildmode:
         args += [f"-buildmode={buildmode}"]
     if tags:

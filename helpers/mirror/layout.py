@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import resource
 import shutil
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from typing import Any
 from helpers import paths
 from helpers.artifacts import Release, sha256_file
 from helpers.errors import BuildError
+from helpers.mirror import gobuild
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +96,18 @@ def is_built(unit: Unit) -> bool:
     return True
 
 
-def build_unit(unit: Unit, force: bool = False) -> tuple[bool, float]:
-    """Build a unit unless it is already built; returns (built now, seconds)."""
+def build_unit(unit: Unit, force: bool = False,
+               fetch: Callable[[Unit], dict[str, dict[str, str]]] | None = None) -> tuple[bool, float]:
+    """Build a unit unless it is already built; returns (built now, seconds).
+
+    With ``fetch``, the outputs are fetched instead of built (``fetch(unit)`` writes them
+    into ``unit.out`` and returns each file's source); the record says which it was,
+    and the wall and CPU seconds it took (CPU: the child processes', i.e. the compilers').
+    """
     if not force and is_built(unit):
         return False, 0.0
     start = time.monotonic()
+    cpu_start = _children_cpu()
     _record_path(unit).unlink(missing_ok=True)
     if unit.out.exists():
         shutil.rmtree(unit.out)
@@ -107,7 +116,12 @@ def build_unit(unit: Unit, force: bool = False) -> tuple[bool, float]:
         lf.write(
             f"\n=== build {unit.name} {unit.version} at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n"
         )
-    unit.build(unit)
+    origin = "source"
+    if fetch:
+        unit.sources.update(fetch(unit))
+        origin = "upstream"
+    else:
+        unit.build(unit)
     files = {}
     for out in unit.outputs:
         path = unit.out / out.file
@@ -123,10 +137,26 @@ def build_unit(unit: Unit, force: bool = False) -> tuple[bool, float]:
         "inputs": unit.inputs,
         "files": files,
         "sources": unit.sources,
+        "origin": origin,
         "seconds": round(seconds, 1),
+        "cpu_seconds": round(_children_cpu() - cpu_start, 1),
+        "packages": gobuild.COMPILED.value,
     }
     _record_path(unit).write_text(json.dumps(record, indent=2) + "\n")
     return True, seconds
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def record_of(unit: Unit) -> dict[str, Any]:
+    """The unit's ``built.json`` (empty when it was never built)."""
+    try:
+        return json.loads(_record_path(unit).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:
