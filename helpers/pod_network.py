@@ -135,8 +135,16 @@ def probe_exec(inv, pod: str, command: list[str], timeout: float = 30.0) -> tupl
 
     :func:`helpers.kube.pod_exec` with the admin client: the code is the exec'd process's
     own, from the exec protocol's status channel; the output (stdout and stderr) is stripped.
+    An exec the kubelet refuses (the pod's sandbox is being re-created, say after a
+    runtime change: "pod does not exist") is an answer too, code 1, so the checks that
+    ask again treat it like any other failed attempt.
     """
-    code, out = pod_exec(api_client(inv), NAMESPACE, pod, command, timeout=timeout)
+    from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+
+    try:
+        code, out = pod_exec(api_client(inv), NAMESPACE, pod, command, timeout=timeout)
+    except ApiException as err:
+        return 1, f"exec into {pod} refused: {err.status} {str(err.reason)[-200:]}".strip()
     return code, out.strip()
 
 

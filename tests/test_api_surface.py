@@ -144,6 +144,18 @@ def test_notebook_names_resolve(notebook):
     assert not missing, f"{notebook.name} uses helpers names that do not resolve:\n  " + "\n  ".join(missing)
 
 
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_cells_have_unique_ids(notebook):
+    """nbformat 4.5 requires a cell id; a cell added by a script without one makes papermill warn."""
+    import json  # noqa: PLC0415
+
+    doc = json.loads(notebook.read_text())
+    ids = [c.get("id") for c in doc["cells"]]
+    missing = [i for i, cell_id in enumerate(ids) if not cell_id]
+    assert not missing, f"{notebook.name}: cells {missing} have no id"
+    assert len(set(ids)) == len(ids), f"{notebook.name}: duplicate cell ids"
+
+
 def test_the_parser_sees_what_the_notebooks_do():
     uses = {(u.module, u.name) for p in NOTEBOOKS for u in notebook_uses(p)}
     assert ("helpers.loadbalancer", "wait_for_holder") in uses  # `from helpers import loadbalancer as lb`
