@@ -17,6 +17,9 @@ cd "$(dirname "$0")/.."
 PY=${KJ_PYTHON:-.venv/bin/python}
 NB_INVENTORY=$(realpath "${KJ_TEST_INVENTORY:-inventories/lab.yaml}")
 export KJ_REQUIRE_ALL=${KJ_REQUIRE_ALL:-1}   # tests/conftest.py: refuse to skip silently
+# Tests and CI never contact the real upstream: artifacts are built from source (the
+# download path is tested against a loopback upstream, tests/test_upstream.py).
+export KJ_ARTIFACTS_SOURCE=${KJ_ARTIFACTS_SOURCE:-build}
 LOGS=$(mktemp -d /tmp/kj-test.XXXXXX)
 T0=$(date +%s.%N)
 

@@ -8,6 +8,7 @@ in seconds when the cache is warm, the long Kubernetes build when it is cold).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import hashlib
@@ -521,9 +522,9 @@ def test_fetch_every_artifact_from_the_mirror_over_http(mirror, tmp_path):
         server.server_close()
 
 
-@pytest.fixture
-def containerd(tmp_path):
-    """A containerd of our own (tmp root, state and socket), stopped by PID at teardown."""
+@contextlib.contextmanager
+def own_containerd(tmp_path):
+    """A containerd of our own (tmp root, state and socket), stopped by PID at the end; yields its socket."""
     base = Path("/tmp") / f"kj-ctr-{tmp_path.name[-12:]}"  # short: unix socket paths are limited
     base.mkdir(parents=True, exist_ok=True)
     config = base / "config.toml"
@@ -562,6 +563,13 @@ def containerd(tmp_path):
         log.close()
         subprocess.run(["umount", "-R", str(base / "root")], capture_output=True)
         subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+@pytest.fixture
+def containerd(tmp_path):
+    """A containerd of our own (see :func:`own_containerd`)."""
+    with own_containerd(tmp_path) as sock:
+        yield sock
 
 
 @pytest.mark.build

@@ -240,3 +240,107 @@ def test_source_upstream_with_upstream_down_names_the_host(cache, tmp_path):
     dead = upstream.Upstream("http://127.0.0.1:9/", timeout=1.0)
     with pytest.raises(BuildError, match=r"127\.0\.0\.1:9: no answer"):
         cli.build_all(VERSIONS, only=["crictl"], mirror=tmp_path / "mirror", source="upstream", up=dead)
+
+
+# --- build: the whole mirror from a loopback upstream (release files and a registry) ---------
+
+
+@pytest.fixture
+def loopback(tmp_path, monkeypatch):
+    """A loopback upstream serving the project's own mirror, and a fresh cache to fill from it.
+
+    The fresh cache shares the Go caches (so crane, and the units upstream publishes no
+    checksum for, compile from a warm build cache).
+    """
+    from loopback_upstream import LoopbackUpstream  # noqa: PLC0415
+
+    from helpers import paths  # noqa: PLC0415
+
+    source_mirror = paths.mirror_dir()
+    cli.build_all(VERSIONS)                       # the mirror to serve (a no-op when built)
+    served = LoopbackUpstream(source_mirror, tmp_path / "upstream-site", VERSIONS)
+    fresh = tmp_path / "fresh-cache"
+    fresh.mkdir()
+    (fresh / "go").symlink_to(paths.cache_dir() / "go")
+    crane = upstream.crane_binary(VERSIONS)
+    monkeypatch.setenv("KJ_CACHE_DIR", str(fresh))
+    monkeypatch.setenv("KJ_MIRROR_DIR", str(fresh / "mirror"))
+    (fresh / "build" / crane.parent.parent.name / "bin").mkdir(parents=True)
+    (fresh / "build" / crane.parent.parent.name / "bin" / "crane").symlink_to(crane)
+    try:
+        yield served, source_mirror, fresh / "mirror"
+    finally:
+        served.close()
+
+
+def _manifest(mirror: Path) -> dict[str, dict]:
+    return {e["name"]: e for e in json.loads((mirror / "manifest.json").read_text())["artifacts"]}
+
+
+def _image_digest(archive: Path) -> str:
+    import tarfile  # noqa: PLC0415
+
+    with tarfile.open(archive) as tar:
+        index = json.load(tar.extractfile("index.json"))
+    (only,) = index["manifests"]
+    return only["digest"], only["annotations"]["io.containerd.image.name"]
+
+
+@pytest.mark.build
+def test_the_whole_mirror_fills_from_a_loopback_upstream(loopback):
+    served, source_mirror, mirror = loopback
+    results = cli.build_all(VERSIONS, source="upstream", up=served.upstream())
+    unverifiable = {"flannel", "containerd-service"}     # upstream publishes no checksum for these
+    assert {n for n, r in results.items() if r["origin"] == "source"} == unverifiable
+    assert all(r["origin"] == "upstream" for n, r in results.items() if n not in unverifiable)
+    before, after = _manifest(source_mirror), _manifest(mirror)
+    assert sorted(after) == sorted(before)
+    for name, entry in after.items():
+        if "image" in entry:
+            # the same image (manifest digest), named by its upstream reference
+            assert _image_digest(mirror / entry["path"]) == _image_digest(source_mirror / entry["path"]), name
+            assert entry["source"]["from"] == served.upstream().image(entry["image"])
+        else:
+            # the same bytes; the source builds are reproducible, so even those match
+            assert entry["sha256"] == before[name]["sha256"], name
+    assert after["kubelet"]["source"]["from"] == served.releases + after["kubelet"]["path"]
+
+
+@pytest.mark.build
+def test_pulled_images_import_into_containerd(loopback, tmp_path):
+    import subprocess  # noqa: PLC0415
+
+    served, _, _ = loopback
+    rel = artifacts.release("image-bundle:pause", VERSIONS)
+    dest = tmp_path / "pause.tar"
+    got = upstream.pull_image(served.upstream(), rel, dest, upstream.crane_binary(VERSIONS))
+    assert got["manifest"].startswith("sha256:")
+    with tempfile_containerd(tmp_path) as ctr:
+        out = subprocess.run([*ctr, "images", "import", str(dest)], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        listing = subprocess.run([*ctr, "images", "ls", "-q"], capture_output=True, text=True, check=True).stdout
+    assert rel.image_ref in listing.split()
+
+
+@pytest.mark.build
+def test_a_missing_image_is_named(loopback, tmp_path):
+    served, _, _ = loopback
+    rel = artifacts.Release("image-bundle:nothing", "1", "images/nothing-1.tar",
+                            image_ref="registry.k8s.io/nothing:1")
+    with pytest.raises(DownloadFailed, match="crane pull exited"):
+        upstream.pull_image(served.upstream(), rel, tmp_path / "nothing.tar", upstream.crane_binary(VERSIONS))
+    assert not (tmp_path / "nothing.tar").exists()
+
+
+def tempfile_containerd(tmp_path):
+    """The containerd of tests/test_artifacts.py (our own root, state and socket), as ``ctr`` arguments."""
+    import contextlib  # noqa: PLC0415
+
+    from test_artifacts import own_containerd  # noqa: PLC0415
+
+    @contextlib.contextmanager
+    def running():
+        with own_containerd(tmp_path) as sock:
+            yield ["ctr", "--address", str(sock), "-n", "k8s.io"]
+
+    return running()

@@ -26,7 +26,7 @@ from helpers.mirror.coredns import coredns_unit
 from helpers.mirror.etcd import etcd_unit
 from helpers.mirror.flannel import cni_plugin_unit, flanneld_unit
 from helpers.mirror.kubernetes import agnhost_unit, kubernetes_unit
-from helpers.mirror.layout import Unit, build_unit, is_built, publish, write_manifest
+from helpers.mirror.layout import Unit, build_unit, is_built, publish, record_of, write_manifest
 from helpers.mirror.pause import pause_unit
 from helpers.mirror.progress import Progress
 from helpers.mirror.runtime import (
@@ -216,16 +216,18 @@ def _cmd_list(args: argparse.Namespace) -> int:
     published = {}
     if manifest_path.exists():
         published = {e["path"]: e for e in json.loads(manifest_path.read_text())["artifacts"]}
-    rows = []
+    rows = [("artifact", "version", "state", "origin", "sha256", "path")]
     for unit in units(versions):
-        state = "built" if is_built(unit) else "missing"
+        built = is_built(unit)
+        origin = (record_of(unit).get("origin") or "source") if built else "-"
         for out in unit.outputs:
             entry = published.get(out.release.path)
             digest = entry["sha256"][:12] if entry else "-"
-            rows.append((out.release.name, out.release.version, state, digest, out.release.path))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+            rows.append((out.release.name, out.release.version, "built" if built else "missing", origin, digest,
+                         out.release.path))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for row in rows:
-        print("  ".join(col.ljust(widths[i]) if i < 4 else col for i, col in enumerate(row)))
+        print("  ".join(col.ljust(widths[i]) if i < 5 else col for i, col in enumerate(row)))
     print(f"mirror: {paths.mirror_dir()}")
     return 0
 
