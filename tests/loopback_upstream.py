@@ -21,6 +21,7 @@ import argparse
 import functools
 import http.server
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -85,7 +86,11 @@ class LoopbackUpstream:
         self.registry = None
         self._registry_proc = None
         if registry:
-            self._start_registry(mirror, workdir)
+            try:
+                self._start_registry(mirror, workdir)
+            except BaseException:
+                self.close()       # no registry (or server) left running behind a failed setup
+                raise
 
     def _start_registry(self, mirror: Path, workdir: Path) -> None:
         crane = upstream.crane_binary(self.versions)
@@ -126,7 +131,7 @@ class LoopbackUpstream:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
-        if self._registry_proc:
+        if self._registry_proc and self._registry_proc.poll() is None:
             self._registry_proc.terminate()
             self._registry_proc.wait(timeout=10)
 
@@ -142,6 +147,8 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="kj-upstream-"))
+    # SIGTERM ends it like Ctrl-C, so the registry process it started is stopped too
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     served = LoopbackUpstream(args.mirror, workdir)
     for key, value in served.env().items():
         print(f"export {key}={value}", flush=True)
