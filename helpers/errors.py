@@ -11,20 +11,31 @@ class JourneyError(Exception):
     """Base class of every error the runbook raises on purpose."""
 
 
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 class InventoryError(JourneyError):
     """Raised when an inventory file cannot be read or fails validation.
 
     ``problems`` is a list of ``(field_path, reason)`` pairs, every problem at once.
     """
 
+    #: At most this many problems are listed, each at most ``MAX_REASON`` characters: a
+    #: hostile file must not turn into a message of megabytes.
+    MAX_LISTED = 50
+    MAX_REASON = 400
+
     def __init__(self, source: str, problems: list[tuple[str, str]]):
         self.source = source
-        self.problems = problems
+        self.problems = [(_clip(str(path), 120), _clip(str(reason), self.MAX_REASON)) for path, reason in problems]
         super().__init__(str(self))
 
     def __str__(self) -> str:
         lines = [f"invalid inventory {self.source}: {len(self.problems)} problem(s)"]
-        lines += [f"  {path}: {reason}" for path, reason in self.problems]
+        lines += [f"  {path}: {reason}" for path, reason in self.problems[: self.MAX_LISTED]]
+        if len(self.problems) > self.MAX_LISTED:
+            lines.append(f"  ... and {len(self.problems) - self.MAX_LISTED} more")
         return "\n".join(lines)
 
 

@@ -10,12 +10,8 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 from typing import Any
 
-from helpers.constants import API_PORT  # noqa: F401 - re-exported: the notebooks import it from here
+from helpers.constants import API_HOSTNAME, API_PORT  # noqa: F401 - re-exported: the notebooks import them from here
 from helpers.tables import Table
-
-API_HOSTNAME = "kube-api"
-"""Short name of the API endpoint: ``kube-api.<domain>`` resolves to the VIP on every host."""
-
 
 ROW_ORDER = ("lb", "master", "etcd", "worker")
 ROW_TITLES = {

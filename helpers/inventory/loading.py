@@ -6,10 +6,10 @@ data, so one mistake does not hide the others and ``InventoryError`` names them 
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from helpers.errors import InventoryError
@@ -17,21 +17,8 @@ from helpers.inventory.fields import Problem
 from helpers.inventory.meaning import check_meaning, host_values, network_values
 from helpers.inventory.messages import _translate, _unknown_key
 from helpers.inventory.model import REQUIRED, SECTIONS, Inventory
+from helpers.inventory.reading import _short, read_inventory_file
 from helpers.inventory.sections import Host
-
-
-def _read(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise InventoryError(str(path), [("(file)", f"cannot read: {err.strerror or err}")]) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        what = getattr(err, "problem", None) or str(err)
-        raise InventoryError(str(path), [("(file)", f"invalid YAML: {where}{what}")]) from None
 
 
 def validate_inventory(data: Any, base_dir: Path | None = None) -> tuple[Inventory | None, list[Problem]]:
@@ -46,13 +33,22 @@ def validate_inventory(data: Any, base_dir: Path | None = None) -> tuple[Invento
     context = {"base_dir": base_dir or Path.cwd()}
     problems: list[Problem] = []
     known = [*SECTIONS, "hosts"]
+    typos: dict[str, str] = {}           # a section the operator meant -> the key written instead
     for key in data:
         if key not in known:
-            problems.append((str(key), _unknown_key(key, known)))
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            if close and close[0] not in data:
+                typos[close[0]] = str(key)
+                continue
+            problems.append((_short(key), _unknown_key(_short(key), known)))
+    for meant, written in typos.items():
+        # one problem, where the mistake is: not a second, false one about the section it hid
+        required = " (a required section)" if meant in REQUIRED or meant == "hosts" else ""
+        problems.append((_short(written), f"unknown key {_short(written)!r}; did you mean {meant!r}{required}?"))
     parts: dict[str, Any] = {}
     for name, model in SECTIONS.items():
         if data.get(name) is None:
-            if name in REQUIRED:
+            if name in REQUIRED and name not in typos:
                 problems.append((name, "required section is missing or empty"))
             continue
         try:
@@ -62,7 +58,9 @@ def validate_inventory(data: Any, base_dir: Path | None = None) -> tuple[Invento
     hosts: list[Host] = []
     raw_hosts = data.get("hosts")
     all_valid = False
-    if raw_hosts is None or raw_hosts == []:
+    if (raw_hosts is None or raw_hosts == []) and "hosts" in typos:
+        pass                              # named above, where the typo is
+    elif raw_hosts is None or raw_hosts == []:
         problems.append(("hosts", "required section is missing or empty; list at least one host"))
     elif not isinstance(raw_hosts, list):
         problems.append(("hosts", f"expected a list of hosts, got {type(raw_hosts).__name__}"))
@@ -78,6 +76,8 @@ def validate_inventory(data: Any, base_dir: Path | None = None) -> tuple[Invento
     net = network_values(raw_net)
     if isinstance(raw_net, dict) and raw_net.get("vip") is not None:
         net["_vip_given"] = True  # an invalid vip is reported on its own, not as missing
+    if not isinstance(raw_net, dict):
+        net["_missing"] = True    # the missing section is reported; nothing inferred from its absence
     entries = [(i, *host_values(e)) for i, e in enumerate(raw_hosts)] if isinstance(raw_hosts, list) else []
     problems += check_meaning(net, entries, hosts if all_valid else None)
     if problems:
@@ -99,7 +99,7 @@ def load_inventory(path: str | Path) -> Inventory:
         InventoryError: listing every problem as ``(field path, reason)``.
     """
     path = Path(path).expanduser().resolve()
-    inventory, problems = validate_inventory(_read(path), base_dir=path.parent)
+    inventory, problems = validate_inventory(read_inventory_file(path), base_dir=path.parent)
     if problems or inventory is None:
         raise InventoryError(str(path), problems)
     inventory._path = path

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
-from helpers.constants import ROLES
+from helpers.constants import API_HOSTNAME, CERT_CN_MAX, NODE_CIDR_MASK, ROLES
 from helpers.inventory.fields import _LABEL, Problem, _address, _network
 from helpers.inventory.sections import Host
 
@@ -148,6 +148,45 @@ def _check_roles(hosts: list[Host], net: dict[str, Any]) -> list[Problem]:
         problems.append(("hosts", "no host has role etcd; the etcd group needs 1, 3 or 5 members"))
     elif len(etcd) % 2 == 0:
         problems.append(("hosts", f"the etcd group has {len(etcd)} members ({_names(etcd)}); it needs an odd number (1, 3, 5) to keep quorum"))
-    if by_role["lb"] and net["vip"] is None and net.get("_vip_given") is not True:
+    if by_role["lb"] and net["vip"] is None and net.get("_vip_given") is not True and not net.get("_missing"):
         problems.append(("network.vip", f"hosts with role lb ({_names(by_role['lb'])}) need a vip to share; none is set"))
+    if net["vip"] is not None and not by_role["lb"]:
+        problems.append(("network.vip", f"{net['vip']} has no host to hold it: no host has role lb (give two hosts "
+                         "the lb role for a floating VIP, or remove vip)"))
+    problems += _check_hosts(hosts)
+    problems += _check_pod_ranges(hosts, net)
     return problems
+
+
+def _check_hosts(hosts: list[Host]) -> list[Problem]:
+    """Per host: roles that cannot share a machine, names that collide with the series' own."""
+    problems: list[Problem] = []
+    for i, h in enumerate(hosts):
+        where = f"hosts[{i}]"
+        if "lb" in h.roles and "master" in h.roles:
+            problems.append((f"{where}.roles", f"{h.name} is both lb and master: HAProxy on the VIP's port 6443 and "
+                             "kube-apiserver on 6443 collide; put the load balancer on other machines"))
+        if h.name == API_HOSTNAME:
+            problems.append((f"{where}.name", f"{h.name!r} is the API endpoint's name ({API_HOSTNAME}.<domain> "
+                             "resolves to the VIP on every host); name the host differently"))
+        cn = f"system:node:{h.name}"
+        if ("master" in h.roles or "worker" in h.roles) and len(cn) > CERT_CN_MAX:
+            problems.append((f"{where}.name", f"{h.name!r} is {len(h.name)} characters: its kubelet certificate's "
+                             f"common name {cn[:20]}... would be {len(cn)}, over the limit of {CERT_CN_MAX}; "
+                             f"use at most {CERT_CN_MAX - len('system:node:')}"))
+    return problems
+
+
+def _check_pod_ranges(hosts: list[Host], net: dict[str, Any]) -> list[Problem]:
+    """The pod range must hold one per-node range (/``NODE_CIDR_MASK``) for every node."""
+    pod = net["pod_cidr"]
+    nodes = [h for h in hosts if "master" in h.roles or "worker" in h.roles]
+    if pod is None or not nodes:
+        return []
+    ranges = 2 ** (NODE_CIDR_MASK - pod.prefixlen) if pod.prefixlen <= NODE_CIDR_MASK else 0
+    if ranges >= len(nodes):
+        return []
+    need = NODE_CIDR_MASK - max(0, (len(nodes) - 1).bit_length())
+    return [("network.pod_cidr", f"{pod} holds {ranges} per-node /{NODE_CIDR_MASK} range(s) (the controller "
+             f"manager's node mask) for {len(nodes)} nodes, so some kubelets would get no pod range; "
+             f"use a /{need} or larger")]

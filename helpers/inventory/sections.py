@@ -8,6 +8,7 @@ fields live in :mod:`helpers.inventory.meaning`, the whole file in
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlparse
@@ -22,7 +23,7 @@ from pydantic import (
     field_validator,
 )
 
-from helpers.constants import ROLES
+from helpers.constants import LAB_BRIDGE_PREFIX, ROLES
 from helpers.inventory.fields import (
     _IFNAME,
     _VERSION,
@@ -38,6 +39,18 @@ from helpers.inventory.fields import (
     _resolve_path,
     _text,
 )
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+@functools.cache
+def _pinned_kubernetes() -> str:
+    from helpers.releases import load_versions  # noqa: PLC0415
+
+    return load_versions()["kubernetes"]
 
 
 class _Model(BaseModel):
@@ -57,8 +70,16 @@ class Cluster(_Model):
     @field_validator("kubernetes_version")
     @classmethod
     def _version(cls, value: str) -> str:
-        if value != "pinned" and not _VERSION.match(value):
-            raise ValueError(f"{value!r} must be 'pinned' or a release such as v1.35.0")
+        if value == "pinned":
+            return value
+        if not _VERSION.match(value):
+            raise ValueError(f"{_short(value)!r} must be 'pinned' or a release such as v1.35.0")
+        pinned = _pinned_kubernetes()
+        if value.rsplit(".", 1)[0] != pinned.rsplit(".", 1)[0]:
+            minor = pinned.rsplit(".", 1)[0].lstrip("v")
+            raise ValueError(f"this series is written for Kubernetes {minor} (pinned {pinned}): its "
+                             f"configuration files, flags and checks follow that release; use 'pinned' "
+                             f"or a {pinned.rsplit('.', 1)[0]}.x patch release, not {value}")
         return value
 
 
@@ -79,6 +100,16 @@ class Bastion(_Model):
     host: Text
     user: UserName | None = None
     port: Port = 22
+
+    @field_validator("host")
+    @classmethod
+    def _plain_host(cls, value: str) -> str:
+        if "@" in value:
+            user, _, host = value.rpartition("@")
+            raise ValueError(f"{_short(value)!r} has a user in it: write host: {_short(host)} and user: {_short(user)}")
+        if any(c.isspace() for c in value) or value.count(":") == 1:
+            raise ValueError(f"{_short(value)!r} is not a host name or address (a port goes in bastion.port)")
+        return value
 
 
 class SSH(_Model):
@@ -163,6 +194,12 @@ class LabSpec(_Model):
     def _bridge(cls, value: str) -> str:
         if not _IFNAME.match(value):
             raise ValueError(
-                f"{value!r} is not a valid interface name: 1-15 letters, digits, '_', '.' or '-'"
+                f"{_short(value)!r} is not a valid interface name: 1-15 letters, digits, '_', '.' or '-'"
+            )
+        if not value.startswith(LAB_BRIDGE_PREFIX) or value == LAB_BRIDGE_PREFIX:
+            raise ValueError(
+                f"{value!r} is not a lab bridge name: the lab creates, readdresses and on down deletes its "
+                f"bridge, so it must be one of its own, named {LAB_BRIDGE_PREFIX}<something> (e.g. "
+                f"{LAB_BRIDGE_PREFIX}demo), never an existing bridge such as docker0"
             )
         return value
