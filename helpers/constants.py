@@ -28,3 +28,17 @@ CERT_CN_MAX = 64
 
 LAB_BRIDGE_PREFIX = "kjbr-"
 """Lab bridges are named with this prefix, so the lab never adopts (or deletes) a bridge it does not own."""
+
+TLS_CIPHER_SUITES = (
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+)
+"""The TLS 1.2 cipher suites the API server and the kubelets accept (CIS 1.2.x / 4.2.x): forward
+secret AEAD suites only. TLS 1.3's suites are Go's fixed, strong set and need no list."""
+
+POD_PIDS_LIMIT = 4096
+"""The most processes (threads included) one pod may run (the kubelet's ``podPidsLimit``)."""

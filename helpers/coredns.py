@@ -9,10 +9,11 @@ of the node it runs on (``forward . /etc/resolv.conf``; the pods use
 ``dnsPolicy: Default``, so that file is the node's). In the air-gapped lab that is the
 site's dnsmasq, which knows the lab's host names and nothing else.
 
-The cluster domain is also the hosts' domain here (``inventory cluster.domain``), so the
-``kubernetes`` plugin *falls through* for names it does not know: a host name such as
-``kube-node01.<domain>`` is then forwarded to the site DNS instead of being answered
-NXDOMAIN.
+The cluster's domain (``cluster.dns_domain``, ``cluster.local`` by default) is not the
+hosts' domain (``cluster.domain``): names under the hosts' domain are forwarded to the site
+DNS like any other. An inventory may still set both to the same domain; the ``kubernetes``
+plugin then *falls through* for names it does not know, so a host name such as
+``kube-node01.<domain>`` is forwarded instead of being answered NXDOMAIN.
 """
 
 from __future__ import annotations

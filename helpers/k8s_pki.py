@@ -70,8 +70,12 @@ def pki_dir(cluster_dir: Path) -> Path:
 
 
 def cluster_domain(inv) -> str:
-    """The cluster's DNS domain (Services resolve as ``<svc>.<ns>.svc.<domain>``)."""
-    return inv.cluster.domain
+    """The cluster's DNS domain, ``cluster.dns_domain`` (Services resolve as ``<svc>.<ns>.svc.<domain>``).
+
+    ``cluster.local`` unless the inventory says otherwise: the convention every tool and
+    the conformance suite assume. The hosts' own domain (``cluster.domain``) stays theirs.
+    """
+    return inv.cluster.dns_domain
 
 
 def first_service_address(inv) -> ipaddress.IPv4Address:

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from helpers.remote import Change
+
 PROBE = (
     'echo "cgroupfs=$(stat -fc %T /sys/fs/cgroup)"; '
     'if [ -d /run/systemd/system ]; then echo init=systemd; else echo init=other; fi; '
@@ -116,3 +118,36 @@ def gather_node_facts(h) -> NodeFacts:
     if known is None:
         known = h.__dict__["_node_facts"] = parse_facts(h.run(PROBE).stdout)
     return known
+
+
+# --- the restart detector (05 and the tests read it) ------------------------------------
+
+NODE_UNITS = ("containerd", "kubelet", "kube-proxy", "flanneld")
+
+
+def check_node_units(fleet) -> dict[str, dict[str, str]]:
+    """When each node unit last started (``ActiveEnterTimestamp``): the restart detector.
+
+    No side effects. A re-run that restarted nothing leaves every timestamp unchanged.
+    """
+    inv = fleet.inventory
+    out: dict[str, dict[str, str]] = {}
+
+    def read(h) -> Change:
+        cmd = " ; ".join(f"systemctl show -p ActiveEnterTimestamp --value {u}.service" for u in NODE_UNITS)
+        stamps = h.run(cmd).stdout.splitlines()
+        out[h.name] = dict(zip(NODE_UNITS, (s.strip() for s in stamps), strict=False))
+        return Change(False, "read")
+
+    from helpers.node_pki import node_hosts  # noqa: PLC0415
+
+    fleet.step("read node unit start times", read, hosts=[h.name for h in node_hosts(inv)])
+    return out
+
+
+def restarted_units(before: dict | None, now: dict) -> list[str]:
+    """``host/unit`` for every unit whose start time differs from ``before`` (none on a first run)."""
+    if not before:
+        return []
+    return sorted(f"{host}/{unit}" for host, units in now.items() for unit, when in units.items()
+                  if before.get(host, {}).get(unit) not in (None, when))

@@ -73,16 +73,11 @@ def address_plan(inv: Any) -> Table:
     rows += [
         ["pod range", str(net.pod_cidr), "", "one /24 per node, handed out when the node registers (flannel VXLAN)"],
         ["service range", str(net.service_cidr), "", "virtual addresses, never on a wire; kube-proxy translates them"],
-        ["kubernetes service", str(services[0]), f"kubernetes.default.svc.{_cluster_domain()}",
+        ["kubernetes service", str(services[0]), f"kubernetes.default.svc.{inv.cluster.dns_domain}",
          "first service address: the API server inside the cluster"],
         ["cluster DNS", str(net.cluster_dns), "", "CoreDNS service address every pod's resolv.conf points at"],
     ]
     return Table(["what", "address", "name", "note"], rows, title=f"address plan of {inv.cluster.name}")
-
-
-def _cluster_domain() -> str:
-    # The in-cluster DNS domain; Kubernetes' default, which the series keeps.
-    return "cluster.local"
 
 
 def draw_topology(inv: Any, figsize: tuple[float, float] = (13, 8)) -> Any:

@@ -48,7 +48,16 @@ def test_apiserver_flags(inv):
     assert flags["enable-admission-plugins"] == "NodeRestriction"
     assert flags["etcd-servers"] == ",".join(f"https://192.168.4.2{i}:2379" for i in (1, 2, 3))
     assert flags["service-cluster-ip-range"] == "10.96.0.0/16"
-    assert flags["service-account-issuer"] == "https://kubernetes.default.svc.kube.demo"
+    assert flags["service-account-issuer"] == "https://kubernetes.default.svc.cluster.local"
+    # CIS 1.2.x: bounded token lifetimes, an audit log kept and rotated, strong TLS, no profiling
+    assert flags["service-account-extend-token-expiration"] == "false"
+    assert flags["audit-policy-file"] == f"{cp.CONFIG_DIR}/audit-policy.yaml"
+    assert flags["audit-log-path"] == "/var/log/kubernetes/audit/audit.log"
+    assert int(flags["audit-log-maxage"]) >= 1 and int(flags["audit-log-maxbackup"]) >= 1
+    assert int(flags["audit-log-maxsize"]) >= 1
+    assert flags["tls-min-version"] == "VersionTLS12"
+    assert "CBC" not in flags["tls-cipher-suites"] and "RC4" not in flags["tls-cipher-suites"]
+    assert flags["profiling"] == "false"
     assert flags["encryption-provider-config"].endswith("encryption-config.yaml")
     assert flags["authentication-config"].endswith("authentication-config.yaml")
     assert "anonymous-auth" not in flags, "anonymous access is set by the AuthenticationConfiguration"
@@ -148,3 +157,23 @@ def test_kubeconfig_render_roundtrip_and_private_write(tmp_path):
     assert write_private_file(path, text) and stat.S_IMODE(path.stat().st_mode) == 0o600
     with pytest.raises(ConfigError):
         parse_kubeconfig("apiVersion: v1\nkind: Config\n")
+
+
+def test_audit_policy_never_records_secret_bodies(inv):
+    policy = yaml.safe_load(cp.render("audit-policy.yaml", inv, inv.host("kube-mast01")))
+    assert policy["kind"] == "Policy" and policy["omitStages"] == ["RequestReceived"]
+    first = policy["rules"][0]
+    assert first["level"] == "Metadata"
+    assert {"secrets", "configmaps"} <= set(first["resources"][0]["resources"])
+    assert policy["rules"][-1] == {"level": "Metadata"}          # everything else: metadata
+    assert not [r for r in policy["rules"] if r["level"] in ("Request", "RequestResponse")]
+
+
+def test_scheduler_profiling_off_and_control_plane_files_private(built):
+    config = yaml.safe_load(cp.render("kube-scheduler.yaml", built, built.host("kube-mast01")))
+    assert config["enableProfiling"] is False
+    for component in cp.COMPONENTS:
+        for f in cp.component_files(built, built.host("kube-mast01"), component):
+            public = f.path.endswith(".crt") or f.path.endswith("sa.pub")
+            # CIS 1.1.x: unit files (our static-pod manifests), configs and keys 0600; certificates 0644
+            assert f.mode == (0o644 if public else 0o600), f"{component}: {f.path} is {oct(f.mode)}"

@@ -36,7 +36,7 @@ def test_apiserver_sans_cover_every_way_in(inv):
     for name in ["192.168.4.20", "kube-api", "kube-api.kube.demo", "hapx-node01", "hapx-node02.kube.demo", "192.168.4.12",
                  "kube-mast01", "kube-mast02.kube.demo", "192.168.4.23",
                  "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                 "kubernetes.default.svc.kube.demo", "10.96.0.1", "127.0.0.1", "localhost"]:
+                 "kubernetes.default.svc.cluster.local", "10.96.0.1", "127.0.0.1", "localhost"]:
         assert name in sans, name
     assert len(sans) == len(set(sans))
     assert "192.168.4.31" not in sans, "workers are not API server addresses"
@@ -44,7 +44,7 @@ def test_apiserver_sans_cover_every_way_in(inv):
 
 def test_first_service_address_and_issuer(inv):
     assert k8s_pki.first_service_address(inv) == ipaddress.IPv4Address("10.96.0.1")
-    assert k8s_pki.service_account_issuer(inv) == "https://kubernetes.default.svc.kube.demo"
+    assert k8s_pki.service_account_issuer(inv) == "https://kubernetes.default.svc.cluster.local"
 
 
 def test_pki_subjects_usages_and_signers(inv):

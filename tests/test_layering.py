@@ -39,7 +39,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "shared": ("topology", "k8s_pki", "kubeconfig", "node_facts", "node_pki"),
     "chapters": (
         "hostprep", "loadbalancer", "loadbalancer.*", "etcd", "etcd.*", "control_plane", "control_plane.*",
-        "containerd", "kubelet", "kube_proxy", "flannel", "coredns", "pod_network", "objects", "objects.*",
+        "containerd", "kubelet", "kubelet.*", "kube_proxy", "flannel", "coredns", "pod_network", "objects", "objects.*",
     ),
     "top": ("__main__", "runbook", "lab", "lab.*", "mirror", "mirror.*"),
 }

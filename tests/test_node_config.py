@@ -129,7 +129,13 @@ def test_kubelet_config_secure_defaults(inv):
     assert cfg["tlsPrivateKeyFile"] == "/var/lib/kubelet/pki/kubelet.key"
     assert cfg["containerRuntimeEndpoint"] == "unix:///run/containerd/containerd.sock"
     assert cfg["clusterDNS"] == ["10.96.0.10"]
-    assert cfg["clusterDomain"] == "kube.demo"
+    assert cfg["clusterDomain"] == "cluster.local"      # cluster.dns_domain, not the hosts' kube.demo
+    # CIS 4.2.x: the runtime's default seccomp profile, a PID limit, strong TLS only
+    assert cfg["seccompDefault"] is True
+    assert cfg["podPidsLimit"] == 4096
+    assert cfg["tlsMinVersion"] == "VersionTLS12"
+    assert cfg["tlsCipherSuites"] and all("ECDHE" in s and ("GCM" in s or "CHACHA20" in s)
+                                         for s in cfg["tlsCipherSuites"])
 
 
 def test_kubelet_cgroup_v1_lab(inv):
@@ -248,7 +254,7 @@ def test_coredns_objects(inv):
     assert container["imagePullPolicy"] == "Never"  # bundle: the image is imported, never pulled
     assert docs["Service/kube-system/kube-dns"]["spec"]["clusterIP"] == "10.96.0.10"
     corefile = docs["ConfigMap/kube-system/coredns"]["data"]["Corefile"]
-    assert "kubernetes kube.demo in-addr.arpa ip6.arpa" in corefile
+    assert "kubernetes cluster.local in-addr.arpa ip6.arpa" in corefile
     assert "forward . /etc/resolv.conf" in corefile
 
 

@@ -41,6 +41,7 @@ from helpers.control_plane.checks import (
     timestamps_table,
 )
 from helpers.control_plane.figures import request_flow_figure, steps_figure, steps_table
+from helpers.control_plane.hardening import audit_entries, read_audit, verify_audit, verify_cis
 from helpers.control_plane.kubectl_cli import kubectl, local_kubectl
 from helpers.control_plane.layout import (
     AUTHENTICATION_API_VERSION,
@@ -99,6 +100,7 @@ __all__ = [
     "RemoteFile",
     "TEMPLATES",
     "admin_kubeconfig_path",
+    "audit_entries",
     "api_client",
     "api_endpoint",
     "api_server_url",
@@ -127,6 +129,7 @@ __all__ = [
     "kubeconfig_specs",
     "kubectl",
     "local_kubectl",
+    "read_audit",
     "render",
     "request_flow_figure",
     "steps_figure",
@@ -134,5 +137,7 @@ __all__ = [
     "timestamps_table",
     "unit_context",
     "unit_flags",
+    "verify_audit",
+    "verify_cis",
     "wait_for_api",
 ]

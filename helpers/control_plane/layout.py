@@ -14,6 +14,8 @@ from helpers.topology import api_endpoint, api_server_url  # noqa: F401 - shared
 KUBE_DIR = "/etc/kubernetes"
 PKI_DIR = f"{KUBE_DIR}/pki"
 CONFIG_DIR = f"{KUBE_DIR}/config"
+AUDIT_DIR = "/var/log/kubernetes/audit"
+AUDIT_LOG = f"{AUDIT_DIR}/audit.log"
 BIN_DIR = "/usr/local/bin"
 COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 #: where each component answers its health check on its master (loopback)

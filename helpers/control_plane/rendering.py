@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers import k8s_pki
+from helpers.constants import TLS_CIPHER_SUITES
 from helpers.control_plane.layout import (
+    AUDIT_LOG,
     AUTHENTICATION_API_VERSION,
     CONFIG_DIR,
     ETCD_CLIENT,
@@ -41,6 +43,8 @@ def unit_context(inv, host) -> dict:
         "kube_dir": KUBE_DIR,
         "authentication_api_version": AUTHENTICATION_API_VERSION,
         "anonymous_paths": k8s_pki.ANONYMOUS_HEALTH_PATHS,
+        "audit_log": AUDIT_LOG,
+        "tls_cipher_suites": ",".join(TLS_CIPHER_SUITES),
     }
 
 
@@ -86,7 +90,9 @@ def component_files(inv, host, component: str) -> list[RemoteFile]:
         return RemoteFile(f"{PKI_DIR}/{name}.{suffix}", _read(kp / f"{name}.{suffix}", f"{name}.{suffix}"),
                           0o600 if key else 0o644)
 
-    unit = RemoteFile(f"/etc/systemd/system/{component}.service", render(f"{component}.service", inv, host).encode())
+    # 0600 root:root: the role CIS gives the static-pod manifests, which our unit files play
+    unit = RemoteFile(f"/etc/systemd/system/{component}.service", render(f"{component}.service", inv, host).encode(),
+                      0o600)
     if component == "kube-apiserver":
         ep = etcd_pki_dir(inv)
         return [
@@ -103,7 +109,8 @@ def component_files(inv, host, component: str) -> list[RemoteFile]:
             RemoteFile(f"{CONFIG_DIR}/encryption-config.yaml",
                        _read(k8s_pki.encryption_config_path(inv.cluster_dir), "encryption config"), 0o600),
             RemoteFile(f"{CONFIG_DIR}/authentication-config.yaml",
-                       render("authentication-config.yaml", inv, host).encode()),
+                       render("authentication-config.yaml", inv, host).encode(), 0o600),
+            RemoteFile(f"{CONFIG_DIR}/audit-policy.yaml", render("audit-policy.yaml", inv, host).encode(), 0o600),
             unit,
         ]
     if component == "kube-controller-manager":
@@ -118,7 +125,8 @@ def component_files(inv, host, component: str) -> list[RemoteFile]:
         return [
             RemoteFile(f"{KUBE_DIR}/scheduler.kubeconfig",
                        _read(kc / "scheduler.kubeconfig", "scheduler kubeconfig"), 0o600),
-            RemoteFile(f"{CONFIG_DIR}/kube-scheduler.yaml", render("kube-scheduler.yaml", inv, host).encode()),
+            RemoteFile(f"{CONFIG_DIR}/kube-scheduler.yaml", render("kube-scheduler.yaml", inv, host).encode(),
+                       0o600),
             unit,
         ]
     raise ValueError(f"unknown control-plane component {component!r}")

@@ -11,6 +11,7 @@ import time
 
 from helpers.control_plane.checks import check_haproxy_backends, check_readyz
 from helpers.control_plane.layout import (
+    AUDIT_DIR,
     BIN_DIR,
     COMPONENTS,
     CONFIG_DIR,
@@ -89,9 +90,11 @@ def ensure_component(fleet, component: str) -> Report:
     def apply(h) -> Change:
         files = component_files(inv, h.host, component)
         binary = f"{BIN_DIR}/{component}"
-        probe_paths(h, (KUBE_DIR, PKI_DIR, CONFIG_DIR, binary, *(f.path for f in files)))
-        changes = [ensure_directory(h, d, mode=m) for d, m in
-                   ((KUBE_DIR, 0o755), (PKI_DIR, 0o700), (CONFIG_DIR, 0o700))]
+        dirs = [(KUBE_DIR, 0o755), (PKI_DIR, 0o700), (CONFIG_DIR, 0o700)]
+        if component == "kube-apiserver":
+            dirs += [("/var/log/kubernetes", 0o755), (AUDIT_DIR, 0o700)]
+        probe_paths(h, (*(d for d, _ in dirs), binary, *(f.path for f in files)))
+        changes = [ensure_directory(h, d, mode=m) for d, m in dirs]
         changes.append(ensure_binary(h, binary, artifact))
         changes += [ensure_file(h, f.path, f.content, mode=f.mode) for f in files]
         written = [c for c in changes if c.changed]

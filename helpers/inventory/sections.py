@@ -61,10 +61,15 @@ class _Model(BaseModel):
 
 
 class Cluster(_Model):
-    """Cluster identity: its name (used for state paths), DNS domain and Kubernetes version."""
+    """Cluster identity: name, the hosts' DNS domain, the cluster's own and the Kubernetes version.
+
+    ``name`` is used for state paths; ``dns_domain`` is the domain of Services and pods
+    (``cluster.local`` unless set), ``domain`` the hosts'.
+    """
 
     name: Label
     domain: Annotated[str, BeforeValidator(_text), AfterValidator(_domain)]
+    dns_domain: Annotated[str, BeforeValidator(_text), AfterValidator(_domain)] = "cluster.local"
     kubernetes_version: str = "pinned"
 
     @field_validator("kubernetes_version")

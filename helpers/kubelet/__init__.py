@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from helpers.constants import POD_PIDS_LIMIT, TLS_CIPHER_SUITES
 from helpers.ensure import (
     ensure_binary,
     ensure_directory,
@@ -28,7 +29,14 @@ from helpers.ensure import (
 )
 from helpers.errors import HostError
 from helpers.kube import api_client
-from helpers.node_facts import NodeFacts, gather_node_facts
+from helpers.kubelet.layout import BINARY, CONFIG_FILE, INPUTS, KUBECONFIG, KUBELET_DIR, PKI, UNIT  # noqa: E402
+from helpers.node_facts import (  # noqa: F401
+    NODE_UNITS,
+    NodeFacts,
+    check_node_units,
+    gather_node_facts,
+    restarted_units,
+)
 from helpers.node_pki import kubelet_client_name, kubelet_serving_name, node_hosts, node_kubeconfig
 from helpers.remote import Change
 from helpers.report import Report, Result
@@ -36,14 +44,6 @@ from helpers.tables import Table
 from helpers.verdict import Verdict
 from helpers.waiting import WaitTimeout, poll_until
 
-BINARY = "/usr/local/bin/kubelet"
-KUBELET_DIR = "/var/lib/kubelet"
-PKI = f"{KUBELET_DIR}/pki"
-CONFIG_FILE = f"{KUBELET_DIR}/config.yaml"
-KUBECONFIG = f"{KUBELET_DIR}/kubeconfig"
-UNIT = "/etc/systemd/system/kubelet.service"
-# what the kubelet reads at start: a change to any of them restarts it
-INPUTS = (BINARY, f"{PKI}/ca.crt", f"{PKI}/kubelet.crt", f"{PKI}/kubelet.key", KUBECONFIG, CONFIG_FILE, UNIT)
 CONTROL_PLANE_ROLE = "node-role.kubernetes.io/control-plane"
 WORKER_ROLE = "node-role.kubernetes.io/worker"
 MASTER_TAINT = {"key": CONTROL_PLANE_ROLE, "effect": "NoSchedule"}
@@ -90,6 +90,7 @@ def render_config(s: KubeletSettings) -> str:
         "register_taints": s.taints,
         "local_storage_isolation": s.facts.local_storage_isolation,
         "kubelet_fs": s.facts.kubelet_fs,
+        "tls_cipher_suites": TLS_CIPHER_SUITES, "pod_pids_limit": POD_PIDS_LIMIT,
     })
 
 
@@ -131,8 +132,8 @@ def ensure_kubelet(fleet) -> Report:
             ensure_file(h, f"{PKI}/kubelet.key", (directory / f"{serving}.key").read_bytes(), mode=0o600),
             ensure_file(h, KUBECONFIG, node_kubeconfig(inv, f"system:node:{host.name}",
                                                        kubelet_client_name(host.name)), mode=0o600),
-            ensure_file(h, CONFIG_FILE, render_config(settings_for(inv, host, facts)), mode=0o644),
-            ensure_file(h, UNIT, render_unit(host.name, str(host.address)), mode=0o644),
+            ensure_file(h, CONFIG_FILE, render_config(settings_for(inv, host, facts)), mode=0o600),
+            ensure_file(h, UNIT, render_unit(host.name, str(host.address)), mode=0o600),  # CIS 4.1.1, 4.1.9
         ]
         inputs = Change.merge(*changes)
         service = ensure_unit_current(h, "kubelet", INPUTS)
@@ -357,35 +358,6 @@ def node_table(inv) -> Table:
                  rows, "Nodes")
 
 
-NODE_UNITS = ("containerd", "kubelet", "kube-proxy", "flanneld")
-
-
-def check_node_units(fleet) -> dict[str, dict[str, str]]:
-    """When each node unit last started (``ActiveEnterTimestamp``): the restart detector.
-
-    No side effects. A re-run that restarted nothing leaves every timestamp unchanged.
-    """
-    inv = fleet.inventory
-    out: dict[str, dict[str, str]] = {}
-
-    def read(h) -> Change:
-        cmd = " ; ".join(f"systemctl show -p ActiveEnterTimestamp --value {u}.service" for u in NODE_UNITS)
-        stamps = h.run(cmd).stdout.splitlines()
-        out[h.name] = dict(zip(NODE_UNITS, (s.strip() for s in stamps), strict=False))
-        return Change(False, "read")
-
-    fleet.step("read node unit start times", read, hosts=[h.name for h in node_hosts(inv)])
-    return out
-
-
-def restarted_units(before: dict | None, now: dict) -> list[str]:
-    """``host/unit`` for every unit whose start time differs from ``before`` (none on a first run)."""
-    if not before:
-        return []
-    return sorted(f"{host}/{unit}" for host, units in now.items() for unit, when in units.items()
-                  if before.get(host, {}).get(unit) not in (None, when))
-
-
 def verify_nodes(inv) -> Verdict:
     """Every inventory node is registered and Ready, and every master carries its NoSchedule taint.
 
@@ -398,3 +370,10 @@ def verify_nodes(inv) -> Verdict:
     problems += [f"master {name} lacks the {CONTROL_PLANE_ROLE}:NoSchedule taint (pods could land on it)"
                  for name, tainted in check_master_taints(inv).items() if not tainted]
     return Verdict(table.title, table.columns, table.rows, problems)
+
+
+def verify_cis(fleet) -> Verdict:
+    """The kubelet on every node against the CIS Benchmark (see :mod:`helpers.kubelet.hardening`)."""
+    from helpers.kubelet.hardening import verify_node_cis  # noqa: PLC0415
+
+    return verify_node_cis(fleet)
