@@ -134,7 +134,7 @@ def verdict(title: str, results: dict[str, list[tuple[Recommendation, bool, str]
     for host, checks in results.items():
         for rec, ok, seen in checks:
             state = "pass" if ok else ("deviation" if rec.deviation else "FAIL")
-            rows.append([host, rec.ref, rec.title, state, rec.deviation or seen])
+            rows.append([host, rec.ref, rec.title, state, seen if ok or not rec.deviation else rec.deviation])
             if not ok and not rec.deviation:
                 problems.append(f"{host}: CIS {rec.ref} {rec.title}: saw {seen}")
     return Verdict(title, ["host", "CIS", "recommendation", "result", "seen"], rows, problems)
