@@ -17,6 +17,11 @@ FLANNEL_VXLAN_PORT = 8472
 FLANNEL_PUBLIC_IP_ANNOTATION = "flannel.alpha.coreos.com/public-ip"
 """The node annotation where flanneld publishes the address its VXLAN endpoint uses."""
 
+ADMIN_GROUP = "kj:cluster-admins"
+"""The group of the admin kubeconfig's certificate, bound to ``cluster-admin`` by a ClusterRoleBinding
+(kubeadm's ``kubeadm:cluster-admins``): deleting the binding revokes it. The break-glass
+``super-admin`` is in ``system:masters``, which RBAC cannot revoke."""
+
 API_HOSTNAME = "kube-api"
 """The API endpoint's host name (``kube-api.<cluster domain>``), resolving to the VIP."""
 

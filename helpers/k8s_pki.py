@@ -12,7 +12,8 @@ file (``pki/kubernetes/``)            subject                          signed by
 ``apiserver``                         CN=kube-apiserver (+ SANs)       ca
 ``apiserver-kubelet-client``          CN=kube-apiserver-kubelet-client ca
 ``front-proxy-client``                CN=front-proxy-client            front-proxy-ca
-``admin``                             CN=admin, O=system:masters       ca
+``admin``                             CN=admin, O=kj:cluster-admins    ca
+``super-admin``                       CN=super-admin, O=system:masters ca
 ``kube-controller-manager``           CN=system:kube-controller-manager ca
 ``kube-scheduler``                    CN=system:kube-scheduler         ca
 ``sa.key`` / ``sa.pub``               (a bare RSA key pair)            -
@@ -35,6 +36,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from helpers import pki, topology
+from helpers.constants import ADMIN_GROUP
 from helpers.errors import ConfigError
 from helpers.kubeconfig import write_private_file
 from helpers.tables import Table
@@ -127,7 +129,10 @@ def cert_specs(inv) -> list[CertSpec]:
                  sans=tuple(apiserver_sans(inv))),
         CertSpec("apiserver-kubelet-client", "ca", "kube-apiserver-kubelet-client"),
         CertSpec("front-proxy-client", "front-proxy-ca", "front-proxy-client"),
-        CertSpec("admin", "ca", "admin", organization="system:masters"),
+        # as kubeadm >= 1.29: admin is cluster-admin through a ClusterRoleBinding (revocable),
+        # super-admin is system:masters (break-glass, bypasses RBAC), kept on the operator's machine
+        CertSpec("admin", "ca", "admin", organization=ADMIN_GROUP),
+        CertSpec("super-admin", "ca", "super-admin", organization="system:masters"),
         CertSpec("kube-controller-manager", "ca", "system:kube-controller-manager"),
         CertSpec("kube-scheduler", "ca", "system:kube-scheduler"),
     ]

@@ -30,17 +30,26 @@ def admin_kubeconfig(inv) -> Path:
     return Path(inv.cluster_dir) / "kubeconfigs" / "admin.kubeconfig"
 
 
-def api_client(inv):
+def super_admin_kubeconfig(inv) -> Path:
+    """Path of the break-glass ``system:masters`` kubeconfig (04 uses it once, to bind admin; 0600)."""
+    return Path(inv.cluster_dir) / "kubeconfigs" / "super-admin.kubeconfig"
+
+
+def api_client(inv, *, super_admin: bool = False):
     """Return a Kubernetes API client (``ApiClient``) authenticated as the cluster admin.
 
+    ``admin`` is cluster-admin through a ClusterRoleBinding (revocable); ``super_admin=True``
+    uses the ``system:masters`` kubeconfig, which RBAC cannot restrict: only for what admin
+    cannot do before its binding exists.
+
     Raises:
-        ConfigError: the admin kubeconfig is missing (run 04-masters first).
+        ConfigError: the kubeconfig is missing (run 04-masters first).
     """
     from kubernetes import config  # noqa: PLC0415 - the client library is imported on first use
 
-    path = admin_kubeconfig(inv)
+    path = super_admin_kubeconfig(inv) if super_admin else admin_kubeconfig(inv)
     if not path.exists():
-        raise ConfigError(f"failed to load the admin kubeconfig {path}: file not found (run 04-masters)")
+        raise ConfigError(f"failed to load the {path.stem} kubeconfig {path}: file not found (run 04-masters)")
     return config.new_client_from_config(config_file=str(path))
 
 

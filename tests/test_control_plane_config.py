@@ -177,3 +177,13 @@ def test_scheduler_profiling_off_and_control_plane_files_private(built):
             public = f.path.endswith(".crt") or f.path.endswith("sa.pub")
             # CIS 1.1.x: unit files (our static-pod manifests), configs and keys 0600; certificates 0644
             assert f.mode == (0o644 if public else 0o600), f"{component}: {f.path} is {oct(f.mode)}"
+
+
+def test_admin_is_bound_not_a_master(built):
+    binding = cp.admin_binding()
+    assert binding["roleRef"]["name"] == "cluster-admin"
+    assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                                    "name": "kj:cluster-admins"}]
+    specs = cp.kubeconfig_specs(built)
+    assert specs["admin"].user == "admin" and specs["super-admin"].user == "super-admin"
+    assert specs["admin"].server == specs["super-admin"].server == cp.api_server_url(built)

@@ -58,7 +58,9 @@ def test_pki_subjects_usages_and_signers(inv):
         "apiserver": ("kube-apiserver", [], ca, {ExtendedKeyUsageOID.SERVER_AUTH}),
         "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", [], ca, {ExtendedKeyUsageOID.CLIENT_AUTH}),
         "front-proxy-client": ("front-proxy-client", [], fp_ca, {ExtendedKeyUsageOID.CLIENT_AUTH}),
-        "admin": ("admin", ["system:masters"], ca, {ExtendedKeyUsageOID.CLIENT_AUTH}),
+        # admin is revocable (a ClusterRoleBinding); only the break-glass super-admin is system:masters
+        "admin": ("admin", ["kj:cluster-admins"], ca, {ExtendedKeyUsageOID.CLIENT_AUTH}),
+        "super-admin": ("super-admin", ["system:masters"], ca, {ExtendedKeyUsageOID.CLIENT_AUTH}),
         "kube-controller-manager": ("system:kube-controller-manager", [], ca, {ExtendedKeyUsageOID.CLIENT_AUTH}),
         "kube-scheduler": ("system:kube-scheduler", [], ca, {ExtendedKeyUsageOID.CLIENT_AUTH}),
     }
@@ -71,7 +73,7 @@ def test_pki_subjects_usages_and_signers(inv):
         assert (d / f"{name}.key").stat().st_mode & 0o777 == 0o600
     assert set(pki.cert_sans(pki.load_cert(d / "apiserver.crt"))) == set(
         pki.normalize_sans(k8s_pki.apiserver_sans(inv)))
-    assert "action" in table.columns and len(table) == 9
+    assert "action" in table.columns and len(table) == 10
 
 
 def test_pki_rerun_changes_nothing(inv):

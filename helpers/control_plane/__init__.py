@@ -39,6 +39,7 @@ from helpers.control_plane.checks import (
     check_secret_encrypted,
     check_unit_timestamps,
     timestamps_table,
+    verify_admin_identities,
 )
 from helpers.control_plane.figures import request_flow_figure, steps_figure, steps_table
 from helpers.control_plane.hardening import audit_entries, read_audit, verify_audit, verify_cis
@@ -62,6 +63,8 @@ from helpers.control_plane.layout import (
     kubeconfig_dir,
 )
 from helpers.control_plane.local_steps import (
+    admin_binding,
+    ensure_admin_binding,
     ensure_encryption_config,
     ensure_kubeconfigs,
     ensure_kubernetes_pki,
@@ -99,6 +102,7 @@ __all__ = [
     "PROBE_SECRET",
     "RemoteFile",
     "TEMPLATES",
+    "admin_binding",
     "admin_kubeconfig_path",
     "audit_entries",
     "api_client",
@@ -114,6 +118,7 @@ __all__ = [
     "check_secret_encrypted",
     "check_unit_timestamps",
     "component_files",
+    "ensure_admin_binding",
     "ensure_apiserver",
     "ensure_component",
     "ensure_controller_manager",
@@ -137,6 +142,7 @@ __all__ = [
     "timestamps_table",
     "unit_context",
     "unit_flags",
+    "verify_admin_identities",
     "verify_audit",
     "verify_cis",
     "wait_for_api",

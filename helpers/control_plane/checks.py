@@ -9,7 +9,7 @@ from __future__ import annotations
 import requests
 
 from helpers import k8s_pki
-from helpers.constants import API_PORT
+from helpers.constants import ADMIN_GROUP, API_PORT
 from helpers.control_plane.layout import (
     BIN_DIR,
     COMPONENTS,
@@ -21,6 +21,7 @@ from helpers.control_plane.layout import (
 )
 from helpers.kube import api_client
 from helpers.tables import Table
+from helpers.verdict import Verdict
 from helpers.waiting import settle
 
 # ------------------------------------------------------------------ verification
@@ -175,3 +176,31 @@ def timestamps_table(stamps: dict[str, dict[str, str]], before: dict | None = No
             rows.append(row)
     cols = ["master", "unit", "active since"] + (["during this run"] if before is not None else [])
     return Table(cols, rows, "control-plane units")
+
+
+def verify_admin_identities(inv) -> Verdict:
+    """Who the two admin kubeconfigs are, as the API server sees them (SelfSubjectReview).
+
+    ``admin`` must be in :data:`~helpers.constants.ADMIN_GROUP` and *not* in
+    ``system:masters`` (so RBAC can revoke it), and may do anything through its binding;
+    ``super-admin`` is ``system:masters``.
+    """
+    from kubernetes import client  # noqa: PLC0415
+
+    rows, problems = [], []
+    for name, super_admin in (("admin", False), ("super-admin", True)):
+        api = api_client(inv, super_admin=super_admin)
+        info = client.AuthenticationV1Api(api).create_self_subject_review(client.V1SelfSubjectReview()).status.user_info
+        groups = sorted(info.groups or [])
+        review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(
+            resource_attributes=client.V1ResourceAttributes(verb="*", group="*", resource="*")))
+        allowed = client.AuthorizationV1Api(api).create_self_subject_access_review(review).status.allowed
+        rows.append([f"{name}.kubeconfig", info.username, ", ".join(groups), "yes" if allowed else "no"])
+        if not allowed:
+            problems.append(f"{name} may not do everything ({info.username} in {groups})")
+        if super_admin and "system:masters" not in groups:
+            problems.append(f"super-admin is not in system:masters ({groups})")
+        if not super_admin and ("system:masters" in groups or ADMIN_GROUP not in groups):
+            problems.append(f"admin should be in {ADMIN_GROUP} and not system:masters, is in {groups}")
+    return Verdict("who the admin kubeconfigs are", ["kubeconfig", "user", "groups", "may do everything"],
+                   rows, problems)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 from helpers import k8s_pki
-from helpers.constants import API_PORT
+from helpers.constants import ADMIN_GROUP, API_PORT
 from helpers.control_plane.layout import PROBE_SECRET, api_server_url, kubeconfig_dir
 from helpers.control_plane.rendering import _read
 from helpers.kube import api_client
@@ -61,6 +61,7 @@ def kubeconfig_specs(inv) -> dict[str, KubeconfigSpec]:
     local = f"https://127.0.0.1:{API_PORT}"
     plan = {
         "admin": ("admin", "admin", api_server_url(inv)),
+        "super-admin": ("super-admin", "super-admin", api_server_url(inv)),
         "controller-manager": ("kube-controller-manager", "system:kube-controller-manager", local),
         "scheduler": ("kube-scheduler", "system:kube-scheduler", local),
     }
@@ -90,6 +91,27 @@ def ensure_kubeconfigs(inv) -> Report:
 
 
 # ------------------------------------------------------------------ in-cluster objects
+
+
+def admin_binding() -> dict:
+    """The ClusterRoleBinding that makes the admin kubeconfig's group cluster-admin."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": ADMIN_GROUP, "labels": {"app.kubernetes.io/managed-by": "kubernetes-journey"}},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": ADMIN_GROUP}],
+    }
+
+
+def ensure_admin_binding(inv) -> Report:
+    """Bind the admin group to ``cluster-admin``, as super-admin (the only step that uses it).
+
+    Server-side apply: a re-run changes nothing. Deleting this binding revokes every
+    admin kubeconfig at once; super-admin stays as the break-glass credential.
+    """
+    from helpers.kube_apply import apply_objects  # noqa: PLC0415
+
+    return apply_objects(api_client(inv, super_admin=True), [admin_binding()], "admin RBAC")
 
 
 def ensure_probe_secret(inv) -> Report:
