@@ -15,6 +15,7 @@ from helpers.errors import JourneyError
 
 COMMAND_MODULES = [
     "helpers.inventory",
+    "helpers.certs",
     "helpers.lab.cli",
     "helpers.mirror.cli",
     "helpers.runbook",

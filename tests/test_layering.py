@@ -41,7 +41,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "hostprep", "loadbalancer", "loadbalancer.*", "etcd", "etcd.*", "control_plane", "control_plane.*",
         "containerd", "kubelet", "kubelet.*", "kube_proxy", "flannel", "coredns", "pod_network", "objects", "objects.*",
     ),
-    "top": ("__main__", "runbook", "lab", "lab.*", "mirror", "mirror.*"),
+    "top": ("__main__", "runbook", "certs", "lab", "lab.*", "mirror", "mirror.*"),
 }
 CHAPTERS = "chapters"
 

@@ -1,0 +1,201 @@
+"""The certificate inventory: every certificate the series issued, where it lives, and when it expires.
+
+A cluster built by hand stops working the day its certificates expire, usually a year
+after it was built and with no warning. This module finds every certificate the series
+issued — the CAs and leaves under ``cluster_dir/pki`` and the client certificates inside
+the kubeconfigs on the operator's machine, and every copy on the hosts (``*.crt`` files
+and kubeconfigs under the components' directories) — and says for each one when it
+expires and how many days are left:
+
+- a leaf certificate inside the renewal window (:data:`helpers.pki.RENEW_BEFORE`) is
+  renewed by the next run of the notebook that issued it, on disk and on the hosts;
+- a CA is reported **a year** ahead (:data:`CA_WARNING`): replacing a CA means re-issuing
+  everything under it, an operation to plan, not a re-run;
+- an expired certificate, or a host holding a different certificate than the operator's
+  copy for the same file, is a problem.
+
+``python -m helpers certs --inventory FILE [--hosts]`` prints the table; 04 and 05 show it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from helpers.pki import RENEW_BEFORE
+from helpers.remote import Change
+from helpers.verdict import Verdict
+
+CA_WARNING = dt.timedelta(days=365)
+def host_roots() -> tuple[str, ...]:
+    """Where the components keep certificates and kubeconfigs on a host (each chapter's own directory)."""
+    from helpers import flannel, kube_proxy  # noqa: PLC0415
+    from helpers.control_plane import KUBE_DIR  # noqa: PLC0415
+    from helpers.etcd.config import CONF_DIR  # noqa: PLC0415
+    from helpers.kubelet.layout import KUBELET_DIR  # noqa: PLC0415
+
+    return (KUBE_DIR, CONF_DIR, KUBELET_DIR, kube_proxy.PROXY_DIR, flannel.FLANNEL_DIR)
+_MARK = "==kj-cert:"
+
+
+@dataclass
+class Found:
+    """One certificate, and every place it was found (``operator:<path>`` or ``<host>:<path>``)."""
+
+    cert: x509.Certificate
+    places: list[str] = field(default_factory=list)
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """The certificate's sha256 fingerprint (hex): the same certificate wherever it is."""
+    return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
+
+
+def _certs_in_pem(data: bytes) -> list[x509.Certificate]:
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError:
+        return []
+
+
+def _certs_in_kubeconfig(text: str) -> list[x509.Certificate]:
+    found = []
+    for line in text.splitlines():
+        key, _, value = line.strip().partition(":")
+        if key.strip() == "client-certificate-data" and value.strip():
+            try:
+                found += _certs_in_pem(base64.b64decode(value.strip()))
+            except ValueError:
+                continue
+    return found
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def local_certificates(inv) -> list[tuple[str, x509.Certificate]]:
+    """``(operator:<path relative to cluster_dir>, cert)`` for every certificate on the operator's machine."""
+    root = Path(inv.cluster_dir)
+    found = []
+    for path in sorted((root / "pki").rglob("*.crt")):
+        found += [(f"operator:{path.relative_to(root)}", c) for c in _certs_in_pem(path.read_bytes())]
+    for path in sorted((root / "kubeconfigs").glob("*.kubeconfig")):
+        found += [(f"operator:{path.relative_to(root)}", c) for c in _certs_in_kubeconfig(path.read_text())]
+    return found
+
+
+def host_certificates(fleet, roots: tuple[str, ...] | None = None) -> list[tuple[str, x509.Certificate]]:
+    """``(<host>:<path>, cert)`` for every ``*.crt`` and kubeconfig under ``roots`` on every host.
+
+    Only certificates travel: of a kubeconfig just its certificate lines are read, and no
+    key file is opened.
+    """
+    roots = roots or host_roots()
+    script = (
+        f"for f in $(find {' '.join(roots)} -type f \\( -name '*.crt' -o -name '*kubeconfig*' \\) 2>/dev/null); "
+        f"do echo \"{_MARK}$f\"; case \"$f\" in *.crt) cat \"$f\";; "
+        "*) grep -E '^ *client-certificate-data:' \"$f\";; esac; done; true"
+    )
+    found: list[tuple[str, x509.Certificate]] = []
+
+    def read(h) -> Change:
+        current, chunk = None, []
+
+        def flush() -> None:
+            if current is None:
+                return
+            text = "\n".join(chunk)
+            certs = _certs_in_pem(text.encode()) if current.endswith(".crt") else _certs_in_kubeconfig(text)
+            found.extend((f"{h.name}:{current}", c) for c in certs)
+
+        for line in h.run(script).stdout.splitlines():
+            if line.startswith(_MARK):
+                flush()
+                current, chunk = line[len(_MARK):], []
+            else:
+                chunk.append(line)
+        flush()
+        return Change(False, "read")
+
+    fleet.step("read certificates", read)
+    return found
+
+
+def _cn(name: x509.Name) -> str:
+    values = name.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(values[0].value) if values else name.rfc4514_string()
+
+
+def certificate_inventory(inv, fleet=None, now: dt.datetime | None = None) -> Verdict:
+    """Every certificate, where it is, when it expires; problems for expired ones and stale host copies.
+
+    Args:
+        inv: the inventory (its cluster directory is read).
+        fleet: when given, the hosts are read too (one SSH round trip each).
+        now: the time to judge against (default: now).
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    places = local_certificates(inv) + (host_certificates(fleet) if fleet is not None else [])
+    by_fp: dict[str, Found] = {}
+    for place, cert in places:
+        entry = by_fp.setdefault(fingerprint(cert), Found(cert))
+        entry.places.append(place)
+    rows, problems = [], []
+    for entry in sorted(by_fp.values(), key=lambda e: (not _is_ca(e.cert), _cn(e.cert.subject))):
+        cert = entry.cert
+        left = cert.not_valid_after_utc - now
+        days = left.days
+        hosts = sorted({p.split(":", 1)[0] for p in entry.places if not p.startswith("operator:")})
+        if left <= dt.timedelta(0):
+            state = "EXPIRED"
+            problems.append(f"{_cn(cert.subject)} expired {cert.not_valid_after_utc:%Y-%m-%d} ({', '.join(entry.places)})")
+        elif _is_ca(cert) and left <= CA_WARNING:
+            state = f"CA: plan its rotation ({days} days left)"
+        elif left <= RENEW_BEFORE:
+            state = "renewed by the next run"
+        else:
+            state = "ok"
+        if fleet is not None and not any(p.startswith("operator:") for p in entry.places):
+            state = "on hosts only"
+            problems.append(f"{_cn(cert.subject)} on {', '.join(hosts)} is not the operator's copy "
+                            f"(stale: re-run the notebook that installs it)")
+        where = ", ".join(p.removeprefix("operator:") for p in entry.places if p.startswith("operator:"))
+        rows.append([_cn(cert.subject), "CA" if _is_ca(cert) else _cn(cert.issuer),
+                     f"{cert.not_valid_after_utc:%Y-%m-%d}", days, state, where or "-",
+                     ", ".join(hosts) or "-"])
+    return Verdict("certificates: expiry and where they are",
+                   ["subject CN", "issuer", "not after", "days left", "state", "operator copy", "hosts"],
+                   rows, problems)
+
+
+def _cmd_certs(args: argparse.Namespace) -> int:
+    from helpers.inventory import load_inventory  # noqa: PLC0415
+    from helpers.remote import Fleet  # noqa: PLC0415
+
+    inv = load_inventory(args.inventory)
+    if args.hosts:
+        with Fleet(inv) as fleet:
+            table = certificate_inventory(inv, fleet)
+    else:
+        table = certificate_inventory(inv)
+    print(table)
+    return 0 if table.ok else 1
+
+
+def add_cli(subparsers) -> None:
+    """Register ``certs``."""
+    parser = subparsers.add_parser("certs", help="every certificate the series issued, where it is, when it expires")
+    parser.add_argument("--inventory", required=True, help="inventory YAML file")
+    parser.add_argument("--hosts", action="store_true", help="also read the copies on every host (SSH)")
+    parser.set_defaults(func=_cmd_certs)
