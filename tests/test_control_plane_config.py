@@ -58,6 +58,7 @@ def test_apiserver_flags(inv):
     assert flags["tls-min-version"] == "VersionTLS12"
     assert "CBC" not in flags["tls-cipher-suites"] and "RC4" not in flags["tls-cipher-suites"]
     assert flags["profiling"] == "false"
+    assert flags["admission-control-config-file"] == f"{cp.CONFIG_DIR}/admission-config.yaml"
     assert flags["encryption-provider-config"].endswith("encryption-config.yaml")
     assert flags["authentication-config"].endswith("authentication-config.yaml")
     assert "anonymous-auth" not in flags, "anonymous access is set by the AuthenticationConfiguration"
@@ -187,3 +188,12 @@ def test_admin_is_bound_not_a_master(built):
     specs = cp.kubeconfig_specs(built)
     assert specs["admin"].user == "admin" and specs["super-admin"].user == "super-admin"
     assert specs["admin"].server == specs["super-admin"].server == cp.api_server_url(built)
+
+
+def test_pod_security_is_baseline_everywhere_but_kube_system(inv):
+    config = yaml.safe_load(cp.render("admission-config.yaml", inv, inv.host("kube-mast01")))
+    (plugin,) = config["plugins"]
+    assert plugin["name"] == "PodSecurity"
+    defaults = plugin["configuration"]["defaults"]
+    assert defaults["enforce"] == "baseline" and defaults["warn"] == defaults["audit"] == "restricted"
+    assert plugin["configuration"]["exemptions"]["namespaces"] == ["kube-system"]

@@ -40,6 +40,7 @@ from helpers.control_plane.checks import (
     check_unit_timestamps,
     timestamps_table,
     verify_admin_identities,
+    verify_pod_security,
 )
 from helpers.control_plane.figures import request_flow_figure, steps_figure, steps_table
 from helpers.control_plane.hardening import audit_entries, read_audit, verify_audit, verify_cis
@@ -145,5 +146,6 @@ __all__ = [
     "verify_admin_identities",
     "verify_audit",
     "verify_cis",
+    "verify_pod_security",
     "wait_for_api",
 ]

@@ -204,3 +204,40 @@ def verify_admin_identities(inv) -> Verdict:
             problems.append(f"admin should be in {ADMIN_GROUP} and not system:masters, is in {groups}")
     return Verdict("who the admin kubeconfigs are", ["kubeconfig", "user", "groups", "may do everything"],
                    rows, problems)
+
+
+def verify_pod_security(inv, namespace: str = "default") -> Verdict:
+    """Pod Security Admission enforces ``baseline`` by default: a privileged pod is refused, a plain one admitted.
+
+    Both are server-side dry runs (nothing is created): the API server runs admission and
+    answers as if it would create the pod.
+    """
+    from kubernetes import client  # noqa: PLC0415
+    from kubernetes.client.rest import ApiException  # noqa: PLC0415
+
+    core = client.CoreV1Api(api_client(inv))
+    from helpers.releases import bundle_image  # noqa: PLC0415
+
+    image = bundle_image("pause")
+    cases = {
+        "privileged container": ({"privileged": True}, False),
+        "hostPath volume": (None, False),
+        "plain container (baseline)": ({"allowPrivilegeEscalation": False}, True),
+    }
+    rows, problems = [], []
+    for what, (security, should_pass) in cases.items():
+        spec = {"containers": [{"name": "c", "image": image, **({"securityContext": security} if security else {})}]}
+        if what == "hostPath volume":
+            spec["volumes"] = [{"name": "h", "hostPath": {"path": "/etc"}}]
+            spec["containers"][0]["volumeMounts"] = [{"name": "h", "mountPath": "/host-etc"}]
+        body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "kj-psa-probe-"}, "spec": spec}
+        try:
+            core.create_namespaced_pod(namespace, body, dry_run="All")
+            admitted, answer = True, "admitted (dry run)"
+        except ApiException as err:
+            admitted = False
+            answer = f"{err.status}: " + (err.body or "").split('"message":"', 1)[-1].split('",', 1)[0][:160]
+        rows.append([what, "admit" if should_pass else "refuse", answer])
+        if admitted != should_pass:
+            problems.append(f"{what} in {namespace}: expected {'admitted' if should_pass else 'refused'}, got {answer}")
+    return Verdict(f"Pod Security Admission in namespace {namespace}", ["pod", "expected", "answer"], rows, problems)

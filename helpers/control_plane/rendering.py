@@ -111,6 +111,8 @@ def component_files(inv, host, component: str) -> list[RemoteFile]:
             RemoteFile(f"{CONFIG_DIR}/authentication-config.yaml",
                        render("authentication-config.yaml", inv, host).encode(), 0o600),
             RemoteFile(f"{CONFIG_DIR}/audit-policy.yaml", render("audit-policy.yaml", inv, host).encode(), 0o600),
+            RemoteFile(f"{CONFIG_DIR}/admission-config.yaml", render("admission-config.yaml", inv, host).encode(),
+                       0o600),
             unit,
         ]
     if component == "kube-controller-manager":
