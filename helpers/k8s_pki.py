@@ -198,7 +198,8 @@ def issue_kubernetes_pki(inv) -> tuple[Table, bool]:
     for spec in cert_specs(inv):
         pair, was_changed = _pair_changed(pki.ensure_cert(
             cas[spec.ca], directory, spec.name, spec.common_name,
-            organization=spec.organization, sans=list(spec.sans), usages=spec.usages))
+            organization=spec.organization, sans=list(spec.sans), usages=spec.usages,
+            validity=pki.validity_of(inv)))
         pairs.append(pair)
         changed |= was_changed
     sa_changed = ensure_service_account_keys(directory)

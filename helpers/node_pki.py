@@ -81,18 +81,21 @@ def ensure_node_certificates(inv) -> Report:
             data=[pair.cert_path for pair, _ in issued],
         )
 
+    validity = pki.validity_of(inv)
     for host in node_hosts(inv):
         client = pki.ensure_cert(
             ca, directory, kubelet_client_name(host.name), f"system:node:{host.name}",
-            organization="system:nodes", usages="client",
+            organization="system:nodes", usages="client", validity=validity,
         )
         serving = pki.ensure_cert(
             ca, directory, kubelet_serving_name(host.name), host.name,
-            sans=[host.name, host.fqdn, str(host.address)], usages="server",
+            sans=[host.name, host.fqdn, str(host.address)], usages="server", validity=validity,
         )
         record(host.name, client, serving)
-    record("kube-proxy", pki.ensure_cert(ca, directory, "kube-proxy", KUBE_PROXY_USER, usages="client"))
-    record("flannel", pki.ensure_cert(ca, directory, "flannel", FLANNEL_USER, usages="client"))
+    record("kube-proxy", pki.ensure_cert(ca, directory, "kube-proxy", KUBE_PROXY_USER, usages="client",
+                                               validity=validity))
+    record("flannel", pki.ensure_cert(ca, directory, "flannel", FLANNEL_USER, usages="client",
+                                            validity=validity))
     return Report("node certificates", results)
 
 

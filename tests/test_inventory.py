@@ -294,3 +294,22 @@ def test_cli_check_bad_exits_1_with_problems_on_stderr(tmp_path):
     assert result.returncode == 1
     assert "hosts[3].address" in result.stderr and "ssh.port" in result.stderr
     assert result.stdout == ""
+
+
+def test_pki_section_durations_and_window(tmp_path):
+    import datetime as dt  # noqa: PLC0415
+
+    from helpers import pki  # noqa: PLC0415
+
+    base = (REPO / "inventories" / "lab.yaml").read_text()
+    good = tmp_path / "good.yaml"
+    good.write_text(base + "\npki:\n  leaf_validity: 2h\n  renew_before: 30m\n")
+    inv = load_inventory(good)
+    assert pki.validity_of(inv) == pki.Validity(dt.timedelta(hours=2), dt.timedelta(minutes=30))
+    for body, reason in (("leaf_validity: 2 weeks", "is not a duration"),
+                         ("leaf_validity: 1h\n  renew_before: 2h", "must be shorter than leaf_validity"),
+                         ("leaf_validity: 5m\n  renew_before: 1m", "under 10 minutes")):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(base + f"\npki:\n  {body}\n")
+        with pytest.raises(InventoryError, match=reason):
+            load_inventory(bad)

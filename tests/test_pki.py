@@ -219,3 +219,19 @@ def test_mutual_tls_handshake(tmp_path, ca):
         assert c.recv(2) == b"ok"
     t.join(5)
     assert seen["peer"] == ((("commonName", "etcd-healthcheck-client"),),)
+
+
+def test_validity_setting_sets_lifetime_and_renewal_window(tmp_path):
+    import datetime as dt  # noqa: PLC0415
+
+    ca = pki.ensure_ca(tmp_path, "ca", "test-ca")
+    short = pki.Validity(leaf=dt.timedelta(hours=2), renew_before=dt.timedelta(hours=1))
+    pair, changed = pki.ensure_cert(ca, tmp_path, "leaf", "leaf", usages="client", validity=short)
+    life = pair.cert.not_valid_after_utc - pair.cert.not_valid_before_utc
+    assert changed and dt.timedelta(hours=2) <= life <= dt.timedelta(hours=2, minutes=6)
+    again, changed = pki.ensure_cert(ca, tmp_path, "leaf", "leaf", usages="client", validity=short)
+    assert not changed and again.cert.serial_number == pair.cert.serial_number
+    wide = pki.Validity(leaf=dt.timedelta(hours=4), renew_before=dt.timedelta(hours=3))
+    renewed, changed = pki.ensure_cert(ca, tmp_path, "leaf", "leaf", usages="client", validity=wide)
+    assert changed and renewed.cert.serial_number != pair.cert.serial_number
+    assert "renewed within 3 hours" in renewed.detail

@@ -39,16 +39,17 @@ def etcd_cert_pairs(inv) -> list[pki.CertPair]:
     """
     directory = pki_dir(inv)
     ca = pki.ensure_ca(directory, "ca", "etcd-ca")
+    validity = pki.validity_of(inv)
     pairs = [ca]
     for host in members(inv):
         pairs.append(pki.ensure_cert(ca, directory, f"{host.name}-server", host.name,
-                                     sans=server_sans(host), usages="both")[0])
+                                     sans=server_sans(host), usages="both", validity=validity)[0])
         pairs.append(pki.ensure_cert(ca, directory, f"{host.name}-peer", host.name,
-                                     sans=peer_sans(host), usages="both")[0])
+                                     sans=peer_sans(host), usages="both", validity=validity)[0])
     pairs.append(pki.ensure_cert(ca, directory, APISERVER_CLIENT, "kube-apiserver-etcd-client",
-                                 usages="client")[0])
+                                 usages="client", validity=validity)[0])
     pairs.append(pki.ensure_cert(ca, directory, HEALTHCHECK, "etcd-healthcheck-client",
-                                 usages="client")[0])
+                                 usages="client", validity=validity)[0])
     return pairs
 
 

@@ -20,6 +20,7 @@ from helpers.inventory.sections import (
     Host,
     LabSpec,
     NetworkPlan,
+    PKISettings,
     Sources,
     _Model,
 )
@@ -29,6 +30,7 @@ SECTIONS: dict[str, type[_Model]] = {
     "network": NetworkPlan,
     "ssh": SSH,
     "sources": Sources,
+    "pki": PKISettings,
     "lab": LabSpec,
 }
 REQUIRED = ("cluster", "network", "ssh", "hosts")
@@ -41,6 +43,7 @@ class Inventory(_Model):
     network: NetworkPlan
     ssh: SSH
     sources: Sources = Field(default_factory=Sources)
+    pki: PKISettings = Field(default_factory=PKISettings)
     hosts: list[Host]
     lab: LabSpec | None = None
     _path: Path | None = PrivateAttr(default=None)

@@ -8,7 +8,9 @@ fields live in :mod:`helpers.inventory.meaning`, the whole file in
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlparse
@@ -21,6 +23,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     field_validator,
+    model_validator,
 )
 
 from helpers.constants import LAB_BRIDGE_PREFIX, ROLES
@@ -185,6 +188,38 @@ class Host(_Model):
     def fqdn(self) -> str:
         """The host's fully qualified name, ``<name>.<cluster.domain>``."""
         return f"{self.name}.{self._domain}" if self._domain else self.name
+
+
+_DURATION = re.compile(r"^(\d{1,6})([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def _duration(value: object) -> dt.timedelta:
+    if isinstance(value, dt.timedelta):
+        return value
+    match = _DURATION.match(str(value).strip()) if isinstance(value, str | int) else None
+    if not match:
+        raise ValueError(f"{_short(value)!r} is not a duration: write a number and a unit, e.g. 365d, 12h, 30m")
+    return dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+Duration = Annotated[dt.timedelta, BeforeValidator(_duration)]
+
+
+class PKISettings(_Model):
+    """How long the certificates the series issues last, and when a run renews them."""
+
+    leaf_validity: Duration = dt.timedelta(days=365)
+    renew_before: Duration = dt.timedelta(days=30)
+
+    @model_validator(mode="after")
+    def _window(self) -> PKISettings:
+        if self.leaf_validity < dt.timedelta(minutes=10):
+            raise ValueError("leaf_validity under 10 minutes: a certificate would expire before a run ends")
+        if self.renew_before >= self.leaf_validity:
+            raise ValueError(f"renew_before ({self.renew_before}) must be shorter than leaf_validity "
+                             f"({self.leaf_validity}), or every run would renew every certificate")
+        return self
 
 
 class LabSpec(_Model):

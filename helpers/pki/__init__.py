@@ -28,7 +28,17 @@ The package, one job per module (every public name is re-exported here):
 
 from helpers.pki.files import load_cert, load_pair
 from helpers.pki.issuing import ensure_ca, ensure_cert
-from helpers.pki.model import BACKDATE, CA_VALIDITY, LEAF_VALIDITY, RENEW_BEFORE, CertPair, Usage
+from helpers.pki.model import (
+    BACKDATE,
+    CA_VALIDITY,
+    DEFAULT_VALIDITY,
+    LEAF_VALIDITY,
+    RENEW_BEFORE,
+    CertPair,
+    Usage,
+    Validity,
+    validity_of,
+)
 from helpers.pki.names import cert_sans, normalize_sans
 from helpers.pki.reuse import verify_chain
 from helpers.pki.tables import cert_table
@@ -39,7 +49,9 @@ __all__ = [
     "LEAF_VALIDITY",
     "RENEW_BEFORE",
     "CertPair",
+    "DEFAULT_VALIDITY",
     "Usage",
+    "Validity",
     "cert_sans",
     "cert_table",
     "ensure_ca",
@@ -47,5 +59,6 @@ __all__ = [
     "load_cert",
     "load_pair",
     "normalize_sans",
+    "validity_of",
     "verify_chain",
 ]

@@ -19,9 +19,10 @@ from helpers.pki.model import (
     _EKU,
     BACKDATE,
     CA_VALIDITY,
-    LEAF_VALIDITY,
+    DEFAULT_VALIDITY,
     CertPair,
     Usage,
+    Validity,
     _new_key,
     _now,
 )
@@ -97,6 +98,7 @@ def ensure_cert(
     organization: str | Sequence[str] | None = None,
     sans: Iterable[str] = (),
     usages: Usage = "both",
+    validity: Validity = DEFAULT_VALIDITY,
 ) -> tuple[CertPair, bool]:
     """Issue a leaf certificate signed by ``ca`` unless a matching valid one exists.
 
@@ -108,6 +110,8 @@ def ensure_cert(
         organization: subject O, one value or several (Kubernetes reads them as groups).
         sans: DNS names and IP addresses, as strings; order does not matter.
         usages: ``"server"``, ``"client"`` or ``"both"`` (extended key usage).
+        validity: how long a new certificate lasts, and how close to its end an existing
+            one is renewed (:func:`helpers.pki.validity_of` reads the inventory's).
 
     Returns:
         ``(pair, changed)``; ``pair.detail`` says whether it was reused, issued or
@@ -127,7 +131,7 @@ def ensure_cert(
         except (ValueError, ConfigError) as err:
             reason = f"re-issued: existing files unreadable ({err})"
         else:
-            problem = _leaf_problem(pair, ca, subject, wanted_sans, usages)
+            problem = _leaf_problem(pair, ca, subject, wanted_sans, usages, validity.renew_before)
             if not problem:
                 fixed = _fix_key_mode(key_path)
                 return _with(pair, bool(fixed), fixed or "reused"), bool(fixed)
@@ -144,7 +148,7 @@ def ensure_cert(
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)
-        .not_valid_after(min(now + LEAF_VALIDITY, ca.cert.not_valid_after_utc))
+        .not_valid_after(min(now + validity.leaf, ca.cert.not_valid_after_utc))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(

@@ -21,6 +21,29 @@ LEAF_VALIDITY = dt.timedelta(days=365)
 RENEW_BEFORE = dt.timedelta(days=30)
 BACKDATE = dt.timedelta(minutes=5)  # tolerate small clock skew between operator and hosts
 
+
+@dataclass(frozen=True)
+class Validity:
+    """How long a leaf certificate lasts, and how long before its end a run renews it.
+
+    The inventory's ``pki`` section sets both (:func:`validity_of`); the defaults are a
+    year and 30 days.
+    """
+
+    leaf: dt.timedelta = LEAF_VALIDITY
+    renew_before: dt.timedelta = RENEW_BEFORE
+
+
+DEFAULT_VALIDITY = Validity()
+
+
+def validity_of(inv) -> Validity:
+    """The inventory's certificate validity (``pki.leaf_validity``, ``pki.renew_before``), or the defaults."""
+    settings = getattr(inv, "pki", None)
+    if settings is None:
+        return DEFAULT_VALIDITY
+    return Validity(settings.leaf_validity, settings.renew_before)
+
 Usage = Literal["server", "client", "both"]
 _EKU = {
     "server": [ExtendedKeyUsageOID.SERVER_AUTH],

@@ -22,15 +22,24 @@ def verify_chain(cert: x509.Certificate, ca: x509.Certificate) -> bool:
     return True
 
 
-def _validity_problem(cert: x509.Certificate) -> str:
+def _validity_problem(cert: x509.Certificate, renew_before=RENEW_BEFORE) -> str:
     now = _now()
     if cert.not_valid_before_utc > now + BACKDATE:
         return f"not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
     left = cert.not_valid_after_utc - now
-    if left <= RENEW_BEFORE:
+    if left <= renew_before:
         when = "expired" if left.total_seconds() <= 0 else "expires"
-        return f"{when} {cert.not_valid_after_utc:%Y-%m-%d} (renewed within {RENEW_BEFORE.days} days)"
+        return f"{when} {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC (renewed within {_span(renew_before)} of its end)"
     return ""
+
+
+def _span(delta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds % 86400 == 0:
+        return f"{seconds // 86400} days"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} hours"
+    return f"{seconds // 60} minutes"
 
 
 def _key_matches(pair: CertPair) -> bool:
@@ -51,7 +60,8 @@ def _ca_problem(pair: CertPair, subject: x509.Name) -> str:
     return _validity_problem(pair.cert)
 
 
-def _leaf_problem(pair: CertPair, ca: CertPair, subject: x509.Name, sans: list[str], usages: str) -> str:
+def _leaf_problem(pair: CertPair, ca: CertPair, subject: x509.Name, sans: list[str], usages: str,
+                  renew_before=RENEW_BEFORE) -> str:
     if not verify_chain(pair.cert, ca.cert):
         return "not signed by the current CA"
     if not _key_matches(pair):
@@ -72,4 +82,4 @@ def _leaf_problem(pair: CertPair, ca: CertPair, subject: x509.Name, sans: list[s
         eku = set()
     if eku != set(_EKU[usages]):
         return f"usage changed (now {usages})"
-    return _validity_problem(pair.cert)
+    return _validity_problem(pair.cert, renew_before)
