@@ -42,11 +42,7 @@ from helpers.inventory.fields import (
     _resolve_path,
     _text,
 )
-
-
-def _short(value: object, limit: int = 60) -> str:
-    text = str(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+from helpers.inventory.reading import _short
 
 
 @functools.cache
