@@ -29,6 +29,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from helpers.kubelet.rotation import ROTATED
 from helpers.pki import RENEW_BEFORE
 from helpers.remote import Change
 from helpers.verdict import Verdict
@@ -105,7 +106,10 @@ def host_certificates(fleet, roots: tuple[str, ...] | None = None) -> list[tuple
     script = (
         f"for f in $(find {' '.join(roots)} -type f \\( -name '*.crt' -o -name '*kubeconfig*' \\) 2>/dev/null); "
         f"do echo \"{_MARK}$f\"; case \"$f\" in *.crt) cat \"$f\";; "
-        "*) grep -E '^ *client-certificate-data:' \"$f\";; esac; done; true"
+        "*) grep -E '^ *client-certificate-data:' \"$f\";; esac; done; "
+        # the kubelet's own renewals (CSR API): the certificate blocks only, never the key beside them
+        f"if [ -e {ROTATED} ]; then echo \"{_MARK}{ROTATED}\"; "
+        f"sed -n '/-BEGIN CERTIFICATE-/,/-END CERTIFICATE-/p' {ROTATED}; fi; true"
     )
     found: list[tuple[str, x509.Certificate]] = []
 
@@ -116,7 +120,8 @@ def host_certificates(fleet, roots: tuple[str, ...] | None = None) -> list[tuple
             if current is None:
                 return
             text = "\n".join(chunk)
-            certs = _certs_in_pem(text.encode()) if current.endswith(".crt") else _certs_in_kubeconfig(text)
+            pem = current.endswith((".crt", ".pem"))
+            certs = _certs_in_pem(text.encode()) if pem else _certs_in_kubeconfig(text)
             found.extend((f"{h.name}:{current}", c) for c in certs)
 
         for line in h.run(script).stdout.splitlines():
@@ -166,7 +171,10 @@ def certificate_inventory(inv, fleet=None, now: dt.datetime | None = None) -> Ve
             state = "renewed by the next run"
         else:
             state = "ok"
-        if fleet is not None and not any(p.startswith("operator:") for p in entry.places):
+        rotated = all(p.endswith(ROTATED) for p in entry.places)
+        if rotated and state == "ok":
+            state = "rotated by its kubelet (CSR API)"
+        elif fleet is not None and not rotated and not any(p.startswith("operator:") for p in entry.places):
             state = "on hosts only"
             problems.append(f"{_cn(cert.subject)} on {', '.join(hosts)} is not the operator's copy "
                             f"(stale: re-run the notebook that installs it)")

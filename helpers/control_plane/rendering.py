@@ -25,6 +25,7 @@ from helpers.control_plane.layout import (
 )
 from helpers.ensure import render_template
 from helpers.errors import ConfigError
+from helpers.pki import validity_of
 
 # ------------------------------------------------------------------ rendering (pure)
 
@@ -45,7 +46,14 @@ def unit_context(inv, host) -> dict:
         "anonymous_paths": k8s_pki.ANONYMOUS_HEALTH_PATHS,
         "audit_log": AUDIT_LOG,
         "tls_cipher_suites": ",".join(TLS_CIPHER_SUITES),
+        "signing_duration": go_duration(validity_of(inv).leaf),
     }
+
+
+def go_duration(delta) -> str:
+    """A timedelta as a Go duration (``8760h0m0s``): what ``--cluster-signing-duration`` takes."""
+    seconds = int(delta.total_seconds())
+    return f"{seconds // 3600}h{seconds % 3600 // 60}m{seconds % 60}s"
 
 
 def render(name: str, inv, host) -> str:

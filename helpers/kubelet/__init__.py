@@ -30,6 +30,7 @@ from helpers.ensure import (
 from helpers.errors import HostError
 from helpers.kube import api_client
 from helpers.kubelet.layout import BINARY, CONFIG_FILE, INPUTS, KUBECONFIG, KUBELET_DIR, PKI, UNIT  # noqa: E402
+from helpers.kubelet.rotation import ensure_client_rotation_rbac, verify_client_rotation  # noqa: F401
 from helpers.node_facts import (  # noqa: F401
     NODE_UNITS,
     NodeFacts,
@@ -97,7 +98,7 @@ def render_config(s: KubeletSettings) -> str:
 def render_unit(node_name: str, node_ip: str) -> str:
     """Render the kubelet's systemd unit."""
     return render_template("kubelet/kubelet.service.j2", {
-        "binary": BINARY, "config_file": CONFIG_FILE, "kubeconfig": KUBECONFIG,
+        "binary": BINARY, "config_file": CONFIG_FILE, "kubeconfig": KUBECONFIG, "cert_dir": PKI,
         "node_name": node_name, "node_ip": node_ip,
     })
 

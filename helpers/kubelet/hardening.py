@@ -51,11 +51,10 @@ SETTINGS: tuple[tuple[str, str, str, Any, str], ...] = (
     ("4.2.6", "the kubelet manages its iptables chains", "makeIPTablesUtilChains", lambda v: v is not False, ""),
     ("4.2.8", "events are recorded", "eventRecordQPS", lambda v: v is None or v > 0, ""),
     ("4.2.9", "a TLS serving certificate of our CA", "tlsCertFile", bool, ""),
-    ("4.2.10", "client certificate rotation", "rotateCertificates", lambda v: v is True,
-     "off: the kubelets' client certificates are issued by the series and renewed by a re-run "
-     "(rotation through the CSR API is planned with certificate renewal)"),
+    ("4.2.10", "client certificate rotation", "rotateCertificates", lambda v: v is True, ""),
     ("4.2.11", "serving certificate rotation", "serverTLSBootstrap", lambda v: v is True,
-     "off: serving certificates carry the node's addresses and are issued by the series, not bootstrapped"),
+     "off: serving certificates carry the node's addresses and are issued and renewed by the series; "
+     "bootstrapped ones would wait for a person to approve each CSR (no upstream controller approves them)"),
     ("4.2.12", "strong TLS cipher suites only", "tlsCipherSuites",
      lambda v: bool(v) and set(v) <= set(TLS_CIPHER_SUITES), ""),
     ("4.2.13", "a limit on processes per pod", "podPidsLimit", lambda v: isinstance(v, int) and v > 0, ""),
