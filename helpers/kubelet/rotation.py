@@ -2,12 +2,15 @@
 
 The series issues each kubelet its first client certificate (``CN=system:node:<name>``,
 ``O=system:nodes``, in the kubelet's kubeconfig). With ``rotateCertificates: true`` the
-kubelet renews it on its own, as upstream intends: at a random point between 70 % and
-90 % of the certificate's life it makes a new key, sends a CertificateSigningRequest for
-the same name (signer ``kubernetes.io/kube-apiserver-client-kubelet``), and once the
-request is approved and signed writes the pair to ``/var/lib/kubelet/pki/kubelet-client-<time>.pem``
-with the symlink ``kubelet-client-current.pem`` pointing at it. From then on it uses that
-pair, also after a restart, instead of the one in its kubeconfig.
+kubelet renews it on its own, as upstream intends. Its certificate manager treats the
+kubeconfig's pair as a bootstrap credential: at the first start, with an empty store, it
+keeps a copy and asks for its own certificate at once; afterwards it asks again at a
+random point between 70 % and 90 % of the current certificate's life. Each time it makes
+a new key, sends a CertificateSigningRequest for the same name (signer
+``kubernetes.io/kube-apiserver-client-kubelet``), and once the request is approved and
+signed writes the pair to ``/var/lib/kubelet/pki/kubelet-client-<time>.pem`` with the
+symlink ``kubelet-client-current.pem`` pointing at it. From then on it uses that pair,
+also after a restart, instead of the one in its kubeconfig.
 
 Two pieces of the control plane make that work:
 

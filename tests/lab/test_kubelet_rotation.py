@@ -129,4 +129,4 @@ def test_kubelet_renews_its_client_certificate_through_a_csr(built_inventory):
 def _restart_report(node: str, started_at: float):
     from helpers.report import Report, Result
 
-    return Report("kubelet", [Result(node, "changed", "restarted", data={"started_at": started_at})])
+    return Report("kubelet", {node: Result(node, "changed", "restarted", data={"started_at": started_at})})
