@@ -140,7 +140,8 @@ def ensure_etcd_config(fleet) -> Report:
         if is_member:
             changes.append(ensure_directory(h, DATA_DIR, mode=0o700, owner=USER, group=USER))
             cfg = member_config(inv, h.host)
-            changes.append(ensure_template(h, UNIT_PATH, "etcd/etcd.service.j2", cfg.context()))
+            # CIS 1.1.7/1.1.8: the unit (our static-pod manifest for etcd) 600 root:root
+            changes.append(ensure_template(h, UNIT_PATH, "etcd/etcd.service.j2", cfg.context(), mode=0o600))
         merged = Change.merge(*changes)
         if not merged.changed:
             what = "user, directories, certificates and unit" if is_member else "client certificate"
