@@ -60,8 +60,9 @@ def fingerprint(cert: x509.Certificate) -> str:
 
 
 def _certs_in_pem(data: bytes) -> list[x509.Certificate]:
+    """The file's own certificate: the first; the CAs of a chain that may follow it are listed where they live."""
     try:
-        return x509.load_pem_x509_certificates(data)
+        return x509.load_pem_x509_certificates(data)[:1]
     except ValueError:
         return []
 
@@ -93,6 +94,9 @@ def local_certificates(inv) -> list[tuple[str, x509.Certificate]]:
         found += [(f"operator:{path.relative_to(root)}", c) for c in _certs_in_pem(path.read_bytes())]
     for path in sorted((root / "kubeconfigs").glob("*.kubeconfig")):
         found += [(f"operator:{path.relative_to(root)}", c) for c in _certs_in_kubeconfig(path.read_text())]
+    org_root = getattr(getattr(inv, "pki", None), "root_ca", None)
+    if org_root is not None and Path(org_root.cert).exists():
+        found += [(f"operator:{org_root.cert} (pki.root_ca)", c) for c in _certs_in_pem(Path(org_root.cert).read_bytes())]
     return found
 
 
@@ -201,8 +205,54 @@ def _cmd_certs(args: argparse.Namespace) -> int:
     return 0 if table.ok else 1
 
 
+def ca_requests(inv) -> Verdict:
+    """The cluster's three CAs under the organisation's root: issue them, or write their requests to sign.
+
+    With ``pki.root_ca.key`` the series signs the intermediates itself; without it, each CA
+    not yet signed gets ``<name>.csr`` (and its key, 0600) and the row says what to do.
+    """
+    from helpers import k8s_pki  # noqa: PLC0415
+    from helpers.errors import ConfigError  # noqa: PLC0415
+    from helpers.etcd.certs import pki_dir as etcd_dir  # noqa: PLC0415
+    from helpers.pki import ensure_ca, root_of  # noqa: PLC0415
+
+    root = root_of(inv)
+    if root is None:
+        raise ConfigError("the inventory names no pki.root_ca: the CAs are self-signed and need no signature")
+    wanted = [(k8s_pki.pki_dir(inv.cluster_dir), name, cn) for name, cn in k8s_pki.CA_SPECS.items()]
+    wanted.append((etcd_dir(inv), "ca", "etcd-ca"))
+    rows, problems = [], []
+    for directory, name, cn in wanted:
+        try:
+            pair = ensure_ca(directory, name, cn, root=root)
+        except ConfigError as err:
+            csr = directory / f"{name}.csr"
+            if not csr.exists() or (directory / f"{name}.crt").exists():
+                raise
+            rows.append([cn, str(csr), "waiting: sign the request and save the certificate as "
+                         f"{directory / f'{name}.crt'}"])
+            problems.append(str(err))
+        else:
+            rows.append([cn, str(pair.cert_path), f"intermediate of {root.name}: {pair.detail}"])
+    return Verdict(f"the cluster's CAs under {root.name}", ["CA", "file", "state"], rows, problems)
+
+
+def _cmd_ca_requests(args: argparse.Namespace) -> int:
+    from helpers.inventory import load_inventory  # noqa: PLC0415
+
+    table = ca_requests(load_inventory(args.inventory))
+    print(table)
+    for problem in table.problems:
+        print(f"- {problem}")
+    return 0 if table.ok else 3
+
+
 def add_cli(subparsers) -> None:
-    """Register ``certs``."""
+    """Register ``certs`` and ``ca-requests``."""
+    requests = subparsers.add_parser(
+        "ca-requests", help="the cluster's CAs as intermediates of pki.root_ca: issue them, or write their CSRs")
+    requests.add_argument("--inventory", required=True, help="inventory YAML file")
+    requests.set_defaults(func=_cmd_ca_requests)
     parser = subparsers.add_parser("certs", help="every certificate the series issued, where it is, when it expires")
     parser.add_argument("--inventory", required=True, help="inventory YAML file")
     parser.add_argument("--hosts", action="store_true", help="also read the copies on every host (SSH)")

@@ -191,8 +191,9 @@ def issue_kubernetes_pki(inv) -> tuple[Table, bool]:
     changed = False
     cas = {}
     pairs = []
+    root = pki.root_of(inv)
     for name, cn in CA_SPECS.items():
-        cas[name], was_changed = _pair_changed(pki.ensure_ca(directory, name, cn))
+        cas[name], was_changed = _pair_changed(pki.ensure_ca(directory, name, cn, root=root))
         pairs.append(cas[name])
         changed |= was_changed
     for spec in cert_specs(inv):

@@ -29,6 +29,7 @@ from helpers.control_plane.certificates import (
     apiserver_endpoints,
     check_apiserver_certificate,
     fetch_server_certificate,
+    verify_chains,
 )
 from helpers.control_plane.checks import (
     check_anonymous,
@@ -112,6 +113,7 @@ __all__ = [
     "apiserver_endpoints",
     "check_anonymous",
     "check_apiserver_certificate",
+    "verify_chains",
     "check_apiservers",
     "check_haproxy_backends",
     "check_leases",

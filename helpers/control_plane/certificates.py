@@ -68,7 +68,8 @@ def check_apiserver_certificate(inv, expected: list[str] | None = None,
         inv: the inventory.
         expected: required SANs (default: :func:`helpers.k8s_pki.apiserver_sans`).
         endpoints: ``(label, address)`` pairs (default: every master and the VIP).
-        ca_file: the CA to trust (default: the cluster's Kubernetes CA).
+        ca_file: the CA to trust (default: the cluster's Kubernetes CA, with the organisation's
+            root above it when there is one: :func:`helpers.pki.trust_file`).
         port: TLS port.
 
     Returns:
@@ -78,7 +79,7 @@ def check_apiserver_certificate(inv, expected: list[str] | None = None,
     import datetime as dt  # noqa: PLC0415
 
     expected = pki.normalize_sans(expected if expected is not None else k8s_pki.apiserver_sans(inv))
-    ca_file = str(ca_file or k8s_pki.pki_dir(inv.cluster_dir) / "ca.crt")
+    ca_file = str(ca_file or pki.trust_file(k8s_pki.pki_dir(inv.cluster_dir)))
     rows = []
     for label, address in endpoints or apiserver_endpoints(inv):
         cert, problem = fetch_server_certificate(address, port, ca_file)
@@ -96,3 +97,26 @@ def check_apiserver_certificate(inv, expected: list[str] | None = None,
                 problems.append("missing SANs: " + ", ".join(missing))
         rows.append([label, address, f"{len(sans)} SANs", "; ".join(problems)])
     return Table(["endpoint", "address", "presented", "problems"], rows, "API server certificates")
+
+
+def verify_chains(inv, port: int = API_PORT):
+    """``openssl verify`` of every Kubernetes leaf against the root of trust; with an organisation's root, also what the API servers present.
+
+    Under ``pki.root_ca`` a client that trusts only the organisation's root must accept
+    every API server, on its own address and through the VIP: that proves each one
+    presents its chain (leaf, then the Kubernetes CA), not the leaf alone.
+    """
+    from helpers.pki.chains import verify_chains as verify  # noqa: PLC0415
+
+    root = pki.root_of(inv)
+    table = verify(k8s_pki.pki_dir(inv.cluster_dir), root,
+                   f"Kubernetes certificates, verified by OpenSSL against {root.name if root else 'their own CAs'}")
+    if root is None:
+        return table
+    for label, address in apiserver_endpoints(inv):
+        cert, problem = fetch_server_certificate(address, port, str(root.cert_path))
+        rows_name = f"served on {label} ({address}:{port})"
+        table.rows.append([rows_name, "presented chain → " + root.name, root.cert_path.name, problem or "OK"])
+        if problem or cert is None:
+            table.problems.append(f"{rows_name}: {problem or 'no certificate'} (trusting only the root)")
+    return table

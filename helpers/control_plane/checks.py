@@ -20,6 +20,7 @@ from helpers.control_plane.layout import (
     etcd_servers,
 )
 from helpers.kube import api_client
+from helpers.pki import trust_file
 from helpers.tables import Table
 from helpers.verdict import Verdict
 from helpers.waiting import settle
@@ -29,7 +30,7 @@ from helpers.waiting import settle
 
 def _admin_cert(inv) -> tuple[str, str, str]:
     kp = k8s_pki.pki_dir(inv.cluster_dir)
-    return str(kp / "ca.crt"), str(kp / "admin.crt"), str(kp / "admin.key")
+    return str(trust_file(kp)), str(kp / "admin.crt"), str(kp / "admin.key")
 
 
 def check_readyz(inv, address: str | None = None, timeout: float = 10.0) -> tuple[int, str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from helpers import k8s_pki
+from helpers import k8s_pki, pki
 from helpers.constants import ADMIN_GROUP, API_PORT
 from helpers.control_plane.layout import PROBE_SECRET, api_server_url, kubeconfig_dir
 from helpers.control_plane.rendering import _read
@@ -54,10 +54,16 @@ def ensure_encryption_config(inv) -> Report:
     return _local_step("encryption-at-rest config", run)
 
 
+OPERATOR_KUBECONFIGS = ("admin", "super-admin")
+
+
 def kubeconfig_specs(inv) -> dict[str, KubeconfigSpec]:
     """The kubeconfigs of 04: admin (via the VIP), controller-manager and scheduler (via 127.0.0.1)."""
     kp = k8s_pki.pki_dir(inv.cluster_dir)
     ca = _read(kp / "ca.crt", "Kubernetes CA")
+    # the operator's kubeconfigs also serve Python clients (OpenSSL): they carry the chain up to
+    # the organisation's root when there is one; the masters' (Go) trust the CA alone
+    operator_ca = _read(pki.trust_file(kp), "Kubernetes CA chain")
     local = f"https://127.0.0.1:{API_PORT}"
     plan = {
         "admin": ("admin", "admin", api_server_url(inv)),
@@ -66,7 +72,7 @@ def kubeconfig_specs(inv) -> dict[str, KubeconfigSpec]:
         "scheduler": ("kube-scheduler", "system:kube-scheduler", local),
     }
     return {
-        name: KubeconfigSpec(inv.cluster.name, server, user, ca,
+        name: KubeconfigSpec(inv.cluster.name, server, user, operator_ca if name in OPERATOR_KUBECONFIGS else ca,
                              _read(kp / f"{stem}.crt", f"{stem} certificate"),
                              _read(kp / f"{stem}.key", f"{stem} key"))
         for name, (stem, user, server) in plan.items()

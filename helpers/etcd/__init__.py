@@ -31,6 +31,7 @@ from helpers.etcd.certs import (
     peer_sans,
     pki_dir,
     server_sans,
+    verify_chains,
 )
 from helpers.etcd.checks import (
     check_etcd_health,
@@ -74,6 +75,7 @@ from helpers.etcd.config import (
     peer_url,
     render_unit,
 )
+from helpers.etcd.hardening import verify_cis
 from helpers.etcd.install import (
     ensure_etcd_binaries,
     ensure_etcd_config,
@@ -104,6 +106,8 @@ __all__ = [
     "anonymous_verdict",
     "bootstrap_state",
     "cert_table",
+    "verify_chains",
+    "verify_cis",
     "check_etcd_data",
     "check_etcd_health",
     "check_etcd_rejects_anonymous",

@@ -38,7 +38,7 @@ def etcd_cert_pairs(inv) -> list[pki.CertPair]:
     certificate, which ``--client-cert-auth`` then checks as a client certificate.
     """
     directory = pki_dir(inv)
-    ca = pki.ensure_ca(directory, "ca", "etcd-ca")
+    ca = pki.ensure_ca(directory, "ca", "etcd-ca", root=pki.root_of(inv))
     validity = pki.validity_of(inv)
     pairs = [ca]
     for host in members(inv):
@@ -78,3 +78,11 @@ def cert_table(inv) -> Table:
     names = ["ca"] + [f"{h.name}-{kind}" for h in members(inv) for kind in ("server", "peer")]
     names += [APISERVER_CLIENT, HEALTHCHECK]
     return pki.cert_table([directory / f"{n}.crt" for n in names], title=f"etcd certificates ({directory})")
+
+
+def verify_chains(inv):
+    """``openssl verify`` of every etcd leaf against the root of trust (the organisation's, or the etcd CA)."""
+    from helpers.pki.chains import verify_chains as verify  # noqa: PLC0415
+
+    root = pki.root_of(inv)
+    return verify(pki_dir(inv), root, f"etcd certificates, verified by OpenSSL against {root.name if root else 'the etcd CA'}")

@@ -202,11 +202,27 @@ def _duration(value: object) -> dt.timedelta:
 Duration = Annotated[dt.timedelta, BeforeValidator(_duration)]
 
 
+class RootCA(_Model):
+    """An organisation's existing root CA: the cluster's three CAs become its intermediates.
+
+    ``cert`` is the root's certificate (PEM). With ``key`` the series signs the
+    intermediates itself; without it, ``python -m helpers pki csrs`` writes their requests
+    for the organisation to sign, and the series waits for the signed certificates.
+    Relative paths are relative to the inventory file.
+    """
+
+    cert: Path
+    key: Path | None = None
+
+    _paths = field_validator("cert", "key", mode="before")(_resolve_path)
+
+
 class PKISettings(_Model):
-    """How long the certificates the series issues last, and when a run renews them."""
+    """How long the certificates the series issues last, when a run renews them, and what they chain to."""
 
     leaf_validity: Duration = dt.timedelta(days=365)
     renew_before: Duration = dt.timedelta(days=30)
+    root_ca: RootCA | None = None
 
     @model_validator(mode="after")
     def _window(self) -> PKISettings:

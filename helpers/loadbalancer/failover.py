@@ -132,6 +132,10 @@ def failover_drills(fleet: Any, when: str = "auto", lb_changed: bool = False,
     if when not in DRILL_WHEN:
         raise ValueError(f"failover_drill must be one of {', '.join(DRILL_WHEN)}, not {when!r}")
     inv = fleet.inventory
+    if len(inv.hosts_with("lb")) < 2:
+        # one load balancer holds the VIP alone: there is nowhere for it to move
+        return DrillRecord([], "-", False, f"{len(inv.hosts_with('lb'))} load balancer: no other machine to take "
+                           "the VIP over, so no failover to measure (add a second lb host for that)")
     path = drill_record_path(inv)
     saved = json.loads(path.read_text()) if path.exists() else None
     if when == "always":

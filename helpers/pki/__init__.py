@@ -23,6 +23,7 @@ The package, one job per module (every public name is re-exported here):
 - :mod:`~helpers.pki.files` - pairs on disk (:func:`load_cert`, :func:`load_pair`, atomic writes);
 - :mod:`~helpers.pki.reuse` - the reuse rules and :func:`verify_chain`;
 - :mod:`~helpers.pki.issuing` - :func:`ensure_ca` and :func:`ensure_cert`;
+- :mod:`~helpers.pki.root` - an organisation's root CA above the cluster's CAs (intermediates, CSRs);
 - :mod:`~helpers.pki.tables` - :func:`cert_table`.
 """
 
@@ -41,6 +42,7 @@ from helpers.pki.model import (
 )
 from helpers.pki.names import cert_sans, normalize_sans
 from helpers.pki.reuse import verify_chain
+from helpers.pki.root import RootCA, is_intermediate, root_of, trust_file
 from helpers.pki.tables import cert_table
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "LEAF_VALIDITY",
     "RENEW_BEFORE",
     "CertPair",
+    "RootCA",
     "DEFAULT_VALIDITY",
     "Usage",
     "Validity",
@@ -56,9 +59,12 @@ __all__ = [
     "cert_table",
     "ensure_ca",
     "ensure_cert",
+    "is_intermediate",
     "load_cert",
     "load_pair",
     "normalize_sans",
+    "root_of",
+    "trust_file",
     "validity_of",
     "verify_chain",
 ]

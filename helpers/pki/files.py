@@ -17,7 +17,7 @@ from helpers.pki.model import CertPair
 
 
 def load_cert(path: str | Path) -> x509.Certificate:
-    """Load one PEM certificate.
+    """Load one PEM certificate (the first of the file: a leaf's chain may follow it).
 
     Raises:
         ConfigError: the file is missing or is not a PEM certificate.
@@ -64,11 +64,18 @@ def _with(pair: CertPair, changed: bool, detail: str) -> CertPair:
     return CertPair(pair.name, pair.cert_path, pair.key_path, pair.cert, pair.key, changed, detail)
 
 
-def _write_pair(cert_path: Path, key_path: Path, cert: x509.Certificate, key) -> None:
+def _write_key(key_path: Path, key) -> None:
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
     write_atomic(key_path, key_pem, 0o600, private=True)
-    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644, private=True)
+
+
+def _write_pair(cert_path: Path, key_path: Path, cert: x509.Certificate, key,
+                chain: list[x509.Certificate] = ()) -> None:
+    """Write the key (0600), then the certificate followed by ``chain`` (the CAs above it, nearest first)."""
+    _write_key(key_path, key)
+    pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (cert, *chain))
+    write_atomic(cert_path, pem, 0o644, private=True)

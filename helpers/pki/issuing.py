@@ -1,4 +1,4 @@
-"""Issuing: :func:`ensure_ca` (a self-signed CA) and :func:`ensure_cert` (a leaf signed by it).
+"""Issuing: :func:`ensure_ca` (a self-signed CA, or an intermediate of the organisation's root) and :func:`ensure_cert` (a leaf signed by it).
 
 Both reuse what is on disk when :mod:`~helpers.pki.reuse` finds nothing wrong with it; a
 leaf is re-issued with the reason in :attr:`CertPair.detail`, a CA is never replaced
@@ -11,10 +11,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 
 from helpers.errors import ConfigError
-from helpers.pki.files import _ensure_dir, _fix_key_mode, _with, _write_pair, load_pair
+from helpers.pki.files import _ensure_dir, _fix_key_mode, _with, _write_key, _write_pair, load_pair
 from helpers.pki.model import (
     _EKU,
     BACKDATE,
@@ -28,32 +28,46 @@ from helpers.pki.model import (
 )
 from helpers.pki.names import _general_name, _name, normalize_sans
 from helpers.pki.reuse import _ca_problem, _leaf_problem
+from helpers.pki.root import (
+    RootCA,
+    intermediate_problem,
+    is_intermediate,
+    issue_intermediate,
+    signing_command,
+    write_chain,
+    write_csr,
+)
 
 
 def ensure_ca(
-    directory: str | Path, name: str, common_name: str, organization: str | Sequence[str] | None = None
+    directory: str | Path, name: str, common_name: str, organization: str | Sequence[str] | None = None,
+    root: RootCA | None = None,
 ) -> CertPair:
-    """Create a self-signed CA in ``directory`` unless a usable one exists.
+    """Create a CA in ``directory`` unless a usable one exists: self-signed, or an intermediate of ``root``.
 
     Args:
         directory: where ``<name>.crt`` and ``<name>.key`` live (created 0700).
         name: file stem, e.g. ``"ca"``.
         common_name: subject CN, e.g. ``"etcd-ca"``.
         organization: optional subject O (one value or several).
+        root: the organisation's root CA (:func:`helpers.pki.root.root_of`); the CA is then
+            its intermediate, with ``<name>-chain.crt`` beside it.
 
     Returns:
         The CA pair; ``changed`` tells whether it was created by this call.
 
     Raises:
-        ConfigError: an existing CA is expired, expiring, not a CA, has another subject
-            or does not match its key: it is never replaced silently.
+        ConfigError: an existing CA is expired, expiring, not a CA, has another subject,
+            does not match its key or is not the root's: it is never replaced silently.
+            With a root but no root key, also while the intermediate waits for the
+            organisation's signature (the message says what to sign and how).
     """
     directory = _ensure_dir(Path(directory))
     cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
     subject = _name(common_name, organization)
-    if cert_path.exists() or key_path.exists():
+    if cert_path.exists() or (key_path.exists() and root is None):
         pair = load_pair(directory, name)
-        problem = _ca_problem(pair, subject)
+        problem = _ca_problem(pair, subject) or (root and intermediate_problem(pair.cert, root))
         if problem:
             raise ConfigError(
                 f"failed to reuse CA {cert_path}: {problem}; refusing to replace a CA silently "
@@ -61,7 +75,11 @@ def ensure_ca(
                 "away to start a new PKI."
             )
         fixed = _fix_key_mode(key_path)
-        return _with(pair, bool(fixed), fixed or "reused")
+        chained = bool(root) and write_chain(directory, name, pair.cert, root)
+        detail = fixed or ("reused; wrote its chain" if chained else "reused")
+        return _with(pair, bool(fixed) or chained, detail)
+    if root is not None:
+        return _intermediate(directory, name, subject, root)
 
     key = _new_key()
     now = _now()
@@ -88,6 +106,27 @@ def ensure_ca(
     )
     _write_pair(cert_path, key_path, cert, key)
     return CertPair(name, cert_path, key_path, cert, key, True, f"created CA {common_name}")
+
+
+def _intermediate(directory: Path, name: str, subject: x509.Name, root: RootCA) -> CertPair:
+    """Issue the CA as the root's intermediate, or leave its request for the organisation to sign."""
+    cert_path, key_path, csr_path = (directory / f"{name}{ext}" for ext in (".crt", ".key", ".csr"))
+    if key_path.exists():  # a request was written earlier: keep the key it was made for
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    else:
+        key = _new_key()
+        _write_key(key_path, key)
+    if root.key is None:
+        write_csr(csr_path, subject, key)
+        raise ConfigError(
+            f"CA {subject.rfc4514_string()} waits for the root CA's signature (pki.root_ca has no key): "
+            f"sign {csr_path} with {root.name} and save the certificate as {cert_path}, e.g. "
+            f"{signing_command(csr_path, cert_path, root)}; then run again")
+    cert = issue_intermediate(root, subject, key)
+    _write_pair(cert_path, key_path, cert, key)
+    write_chain(directory, name, cert, root)
+    return CertPair(name, cert_path, key_path, cert, key, True,
+                    f"created CA {subject.rfc4514_string()}, an intermediate of {root.name}")
 
 
 def ensure_cert(
@@ -169,5 +208,7 @@ def ensure_cert(
             x509.SubjectAlternativeName([_general_name(s) for s in wanted_sans]), critical=False
         )
     cert = builder.sign(ca.key, hashes.SHA256())
-    _write_pair(cert_path, key_path, cert, key)
+    # under an intermediate, the leaf's file carries it too: servers then present the whole
+    # chain, and a client that trusts only the organisation's root accepts them
+    _write_pair(cert_path, key_path, cert, key, chain=[ca.cert] if is_intermediate(ca.cert) else [])
     return CertPair(name, cert_path, key_path, cert, key, True, reason), True
