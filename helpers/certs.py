@@ -29,7 +29,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from helpers.kubelet.rotation import ROTATED
+from helpers.kubelet.rotation import ROTATED, certificate_lines
 from helpers.pki import RENEW_BEFORE
 from helpers.remote import Change
 from helpers.verdict import Verdict
@@ -112,8 +112,7 @@ def host_certificates(fleet, roots: tuple[str, ...] | None = None) -> list[tuple
         f"do echo \"{_MARK}$f\"; case \"$f\" in *.crt) cat \"$f\";; "
         "*) grep -E '^ *client-certificate-data:' \"$f\";; esac; done; "
         # the kubelet's own renewals (CSR API): the certificate blocks only, never the key beside them
-        f"if [ -e {ROTATED} ]; then echo \"{_MARK}{ROTATED}\"; "
-        f"sed -n '/-BEGIN CERTIFICATE-/,/-END CERTIFICATE-/p' {ROTATED}; fi; true"
+        f"if [ -e {ROTATED} ]; then echo \"{_MARK}{ROTATED}\"; {certificate_lines(ROTATED)}; fi; true"
     )
     found: list[tuple[str, x509.Certificate]] = []
 

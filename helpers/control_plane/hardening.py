@@ -16,7 +16,7 @@ from typing import Any
 
 from helpers.constants import TLS_CIPHER_SUITES
 from helpers.control_plane.layout import AUDIT_LOG, BIN_DIR, CONFIG_DIR, KUBE_DIR, PKI_DIR
-from helpers.facts.hardening import Recommendation, check_host, verdict
+from helpers.facts.hardening import Recommendation, check_hosts, is_set, verdict
 from helpers.remote import Change
 from helpers.tables import Table
 from helpers.verdict import Verdict
@@ -24,10 +24,6 @@ from helpers.verdict import Verdict
 API = f"{BIN_DIR}/kube-apiserver"
 CM = f"{BIN_DIR}/kube-controller-manager"
 SCHED = f"{BIN_DIR}/kube-scheduler"
-
-
-def _set(value: str | None) -> bool:
-    return bool(value)
 
 
 def _includes(*modes: str):
@@ -60,8 +56,8 @@ RECOMMENDATIONS: tuple[Recommendation, ...] = (
     _file("1.2.27", f"{CONFIG_DIR}/encryption-config.yaml", "the encryption configuration (holds the key)"),
     # anonymous is off except /livez, /readyz, /healthz, in the AuthenticationConfiguration
     # (--anonymous-auth=false would also lock out the load balancers' health checks)
-    Recommendation("1.2.1", "anonymous requests limited to the health paths", API, "authentication-config", judge=_set),
-    Recommendation("1.2.5", "kubelet serving certificates verified", API, "kubelet-certificate-authority", judge=_set),
+    Recommendation("1.2.1", "anonymous requests limited to the health paths", API, "authentication-config", judge=is_set),
+    Recommendation("1.2.5", "kubelet serving certificates verified", API, "kubelet-certificate-authority", judge=is_set),
     Recommendation("1.2.7", "authorization includes Node", API, "authorization-mode", judge=_includes("Node")),
     Recommendation("1.2.8", "authorization includes RBAC", API, "authorization-mode", judge=_includes("RBAC")),
     Recommendation("1.2.14", "NodeRestriction admission", API, "enable-admission-plugins",
@@ -73,21 +69,21 @@ RECOMMENDATIONS: tuple[Recommendation, ...] = (
     Recommendation("1.2.19", "audit logs rotated at 100 MB", API, "audit-log-maxsize", judge=_at_least(100)),
     Recommendation("1.2.21", "service-account lookup on", API, "service-account-lookup",
                    judge=lambda v: v in (None, "true")),
-    Recommendation("1.2.22", "service-account verification key", API, "service-account-key-file", judge=_set),
-    Recommendation("1.2.23", "etcd client certificate", API, "etcd-certfile", judge=_set),
-    Recommendation("1.2.24", "TLS serving certificate", API, "tls-cert-file", judge=_set),
-    Recommendation("1.2.25", "client CA", API, "client-ca-file", judge=_set),
-    Recommendation("1.2.26", "etcd CA", API, "etcd-cafile", judge=_set),
-    Recommendation("1.2.27", "encryption at rest configured", API, "encryption-provider-config", judge=_set),
+    Recommendation("1.2.22", "service-account verification key", API, "service-account-key-file", judge=is_set),
+    Recommendation("1.2.23", "etcd client certificate", API, "etcd-certfile", judge=is_set),
+    Recommendation("1.2.24", "TLS serving certificate", API, "tls-cert-file", judge=is_set),
+    Recommendation("1.2.25", "client CA", API, "client-ca-file", judge=is_set),
+    Recommendation("1.2.26", "etcd CA", API, "etcd-cafile", judge=is_set),
+    Recommendation("1.2.27", "encryption at rest configured", API, "encryption-provider-config", judge=is_set),
     Recommendation("1.2.29", "strong TLS cipher suites only", API, "tls-cipher-suites", judge=_strong_ciphers),
     Recommendation("1.2.30", "service-account tokens not extended", API, "service-account-extend-token-expiration",
                    "false"),
-    Recommendation("1.3.1", "terminated pods garbage-collected", CM, "terminated-pod-gc-threshold", judge=_set),
+    Recommendation("1.3.1", "terminated pods garbage-collected", CM, "terminated-pod-gc-threshold", judge=is_set),
     Recommendation("1.3.2", "profiling off", CM, "profiling", "false"),
     Recommendation("1.3.3", "per-controller service-account credentials", CM, "use-service-account-credentials",
                    "true"),
-    Recommendation("1.3.4", "service-account signing key", CM, "service-account-private-key-file", judge=_set),
-    Recommendation("1.3.5", "root CA handed to pods", CM, "root-ca-file", judge=_set),
+    Recommendation("1.3.4", "service-account signing key", CM, "service-account-private-key-file", judge=is_set),
+    Recommendation("1.3.5", "root CA handed to pods", CM, "root-ca-file", judge=is_set),
     Recommendation("1.3.7", "controller manager on loopback only", CM, "bind-address", "127.0.0.1"),
     Recommendation("1.4.1", "scheduler profiling off (in its configuration file)", path=f"{CONFIG_DIR}/kube-scheduler.yaml",
                    contains="enableProfiling: false"),
@@ -97,13 +93,7 @@ RECOMMENDATIONS: tuple[Recommendation, ...] = (
 
 def verify_cis(fleet) -> Verdict:
     """Every master against :data:`RECOMMENDATIONS`, read from the host (running flags, file modes)."""
-    results: dict[str, list] = {}
-
-    def read(h) -> Change:
-        results[h.name] = check_host(h, RECOMMENDATIONS)
-        return Change(False, "read")
-
-    fleet.step("read CIS recommendations", read, hosts="master", skip="not a master")
+    results = check_hosts(fleet, RECOMMENDATIONS, hosts="master", skip="not a master")
     return verdict("CIS Kubernetes Benchmark v1.12, control plane (section 1)", results)
 
 

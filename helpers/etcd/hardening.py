@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from helpers.etcd.certs import pki_dir
 from helpers.etcd.config import BIN_DIR, DATA_DIR, UNIT_PATH, USER, members
-from helpers.facts.hardening import Recommendation, check_host, verdict
-from helpers.remote import Change
+from helpers.facts.hardening import Recommendation, check_hosts, is_set, verdict
 from helpers.verdict import Verdict
 
 ETCD = f"{BIN_DIR}/etcd"
@@ -26,19 +25,15 @@ def _not_true(value: str | None) -> bool:
     return value in (None, "false")
 
 
-def _set(value: str | None) -> bool:
-    return bool(value)
-
-
 RECOMMENDATIONS: tuple[Recommendation, ...] = (
     Recommendation("1.1.7", "etcd's unit (our static-pod manifest) is 600 or stricter, root:root", path=UNIT_PATH, want=0o600),
     Recommendation("1.1.11", "the data directory is 700 or stricter", path=DATA_DIR, want=0o700, owner=f"{USER}:{USER}"),
-    Recommendation("2.1", "a serving certificate", ETCD, "cert-file", judge=_set),
-    Recommendation("2.1", "its key", ETCD, "key-file", judge=_set),
+    Recommendation("2.1", "a serving certificate", ETCD, "cert-file", judge=is_set),
+    Recommendation("2.1", "its key", ETCD, "key-file", judge=is_set),
     Recommendation("2.2", "client certificates required", ETCD, "client-cert-auth", judge=_true),
     Recommendation("2.3", "no self-signed auto TLS for clients", ETCD, "auto-tls", judge=_not_true),
-    Recommendation("2.4", "a peer certificate", ETCD, "peer-cert-file", judge=_set),
-    Recommendation("2.4", "its key", ETCD, "peer-key-file", judge=_set),
+    Recommendation("2.4", "a peer certificate", ETCD, "peer-cert-file", judge=is_set),
+    Recommendation("2.4", "its key", ETCD, "peer-key-file", judge=is_set),
     Recommendation("2.5", "peer certificates required", ETCD, "peer-client-cert-auth", judge=_true),
     Recommendation("2.6", "no self-signed auto TLS for peers", ETCD, "peer-auto-tls", judge=_not_true),
 )
@@ -50,14 +45,8 @@ def verify_cis(fleet) -> Verdict:
     from helpers.pki import load_cert  # noqa: PLC0415
 
     inv = fleet.inventory
-    results: dict[str, list] = {}
-
-    def read(h) -> Change:
-        results[h.name] = check_host(h, RECOMMENDATIONS)
-        return Change(False, "read")
-
-    fleet.step("read CIS recommendations (etcd)", read, hosts=[h.name for h in members(inv)],
-               skip="not an etcd member")
+    results = check_hosts(fleet, RECOMMENDATIONS, hosts=[h.name for h in members(inv)],
+                          skip="not an etcd member", title="read CIS recommendations (etcd)")
     etcd_ca = load_cert(pki_dir(inv) / "ca.crt")
     kube_ca_path = kubernetes_pki(inv.cluster_dir) / "ca.crt"
     kube_ca = load_cert(kube_ca_path) if kube_ca_path.exists() else None

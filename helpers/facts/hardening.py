@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from helpers.remote import Change
 from helpers.verdict import Verdict
 
 _MARK = "==kj-cis:"
@@ -126,6 +127,25 @@ def check_host(h: Any, recs: Iterable[Recommendation]) -> list[tuple[Recommendat
     recs = list(recs)
     procs, files = parse_answers(h.run(_script(recs)).stdout)
     return [(rec, *judge(rec, procs, files)) for rec in recs]
+
+
+def check_hosts(fleet: Any, recs: Iterable[Recommendation], hosts: Any, skip: str,
+                title: str = "read CIS recommendations") -> dict[str, list[tuple[Recommendation, bool, str]]]:
+    """Read every selected host once, in parallel (one step), and judge ``recs`` on each."""
+    recs = list(recs)
+    results: dict[str, list[tuple[Recommendation, bool, str]]] = {}
+
+    def read(h: Any) -> Change:
+        results[h.name] = check_host(h, recs)
+        return Change(False, "read")
+
+    fleet.step(title, read, hosts=hosts, skip=skip)
+    return results
+
+
+def is_set(value: str | None) -> bool:
+    """A judge: the flag is given a value."""
+    return bool(value)
 
 
 def verdict(title: str, results: dict[str, list[tuple[Recommendation, bool, str]]]) -> Verdict:

@@ -12,11 +12,10 @@ import json
 from typing import Any
 
 from helpers.constants import TLS_CIPHER_SUITES
-from helpers.facts.hardening import Recommendation, check_host, verdict
+from helpers.facts.hardening import Recommendation, check_hosts, verdict
 from helpers.kube import api_client
 from helpers.kubelet.layout import CONFIG_FILE, KUBECONFIG, PKI, UNIT
 from helpers.node_pki import node_hosts
-from helpers.remote import Change
 from helpers.verdict import Verdict
 
 
@@ -75,14 +74,8 @@ def verify_node_cis(fleet) -> Verdict:
     """Every node's kubelet files (read on the node) and running settings (read from the kubelet)."""
     inv = fleet.inventory
     recs = file_recommendations()
-    results: dict[str, list] = {}
-
-    def read(h) -> Change:
-        results[h.name] = check_host(h, recs)
-        return Change(False, "read")
-
-    fleet.step("read CIS recommendations", read, hosts=[h.name for h in node_hosts(inv)],
-               skip="not a Kubernetes node (no master or worker role)")
+    results = check_hosts(fleet, recs, hosts=[h.name for h in node_hosts(inv)],
+                          skip="not a Kubernetes node (no master or worker role)")
     for name in list(results):
         try:
             config = running_config(inv, name)

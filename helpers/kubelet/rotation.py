@@ -50,7 +50,7 @@ def ensure_client_rotation_rbac(inv) -> Report:
     return apply_objects(api_client(inv), docs, "kubelet client certificate rotation RBAC")
 
 
-def _certificate_lines(path: str) -> str:
+def certificate_lines(path: str) -> str:
     """A shell command printing only the certificate blocks of a PEM file (never its key)."""
     return f"sed -n '/-BEGIN CERTIFICATE-/,/-END CERTIFICATE-/p' {path} 2>/dev/null; true"
 
@@ -60,7 +60,7 @@ def client_certificates(fleet) -> dict[str, x509.Certificate | None]:
     found: dict[str, x509.Certificate | None] = {}
 
     def read(h) -> Change:
-        text = h.run(_certificate_lines(ROTATED)).stdout
+        text = h.run(certificate_lines(ROTATED)).stdout
         found[h.name] = x509.load_pem_x509_certificates(text.encode())[0] if text.strip() else None
         return Change(False, "read")
 
