@@ -10,7 +10,8 @@ named by ``KJ_INVENTORY`` (default inventories/lab.yaml), as opposed to a lab te
 brings its own small lab up and down (the ``small_lab`` fixture). ci/test.sh runs
 ``-m "lab and not cluster"`` on its own and ``-m cluster`` after the notebook run, while
 that lab is still up. A ``lab`` test that does not use ``small_lab`` is marked
-``cluster`` automatically.
+``cluster`` automatically, unless it is marked ``own_lab``: it brings a lab of its own up
+and down (``tests/lab/test_external_etcd.py``) and runs with the ``lab`` stage.
 """
 
 from __future__ import annotations
@@ -40,13 +41,15 @@ def pytest_configure(config: pytest.Config) -> None:
         "cluster: lab test that needs the cluster built by the notebooks (KJ_INVENTORY); "
         "run after the notebook run",
     )
+    config.addinivalue_line("markers", "own_lab: lab test that brings up and takes down a lab of its own")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip (or, under KJ_REQUIRE_ALL=1, refuse to run) tests whose precondition is missing."""
     strict = os.environ.get("KJ_REQUIRE_ALL") == "1"
     for item in items:
-        if item.get_closest_marker("lab") and "small_lab" not in getattr(item, "fixturenames", ()):
+        if (item.get_closest_marker("lab") and not item.get_closest_marker("own_lab")
+                and "small_lab" not in getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.cluster)
         for marker in ("lab", "sshd"):
             if item.get_closest_marker(marker) is None:

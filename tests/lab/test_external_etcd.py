@@ -36,7 +36,7 @@ from helpers.pki import root_of
 from helpers.remote import Fleet
 from helpers.runbook import run_notebooks
 
-pytestmark = [pytest.mark.lab, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.lab, pytest.mark.own_lab, pytest.mark.timeout(1200)]
 
 INVENTORY = paths.REPO / "inventories" / "external-etcd.yaml"
 
