@@ -38,7 +38,12 @@ IMAGES = {
     "coredns": ("registry.k8s.io/coredns/coredns", "coredns"),
     "agnhost": ("registry.k8s.io/e2e-test-images/agnhost", "agnhost"),
     "busybox": ("docker.io/library/busybox", "busybox"),
+    "metallb-controller": ("quay.io/metallb/controller", "metallb"),
+    "metallb-speaker": ("quay.io/metallb/speaker", "metallb"),
 }
+
+#: Manifests published beside a release: artifact name -> versions.yaml key.
+MANIFESTS = {"metallb-manifest": "metallb"}
 
 IMAGE_PREFIX = "image-bundle:"
 
@@ -105,6 +110,7 @@ def load_versions(path: str | os.PathLike | None = None) -> dict[str, Any]:
         "pause",
         "agnhost",
         "busybox",
+        "metallb",
         *RUNTIME_KEYS,
     )
     missing = [key for key in required if not data.get(key)]
@@ -123,6 +129,7 @@ def artifact_names(versions: dict[str, Any] | None = None) -> list[str]:
         "flanneld",
         "flannel-cni-plugin",
         *RUNTIME,
+        *MANIFESTS,
         *(IMAGE_PREFIX + short for short in IMAGES),
     ]
 
@@ -179,6 +186,11 @@ def release(
         )
     if name in RUNTIME:
         return _runtime_release(name, v[RUNTIME[name]])
+    if name == "metallb-manifest":
+        ver = v["metallb"]
+        # MetalLB's documented install manifest (native, layer 2 and BGP without FRR), from the tag
+        return Release(name, ver, f"raw.githubusercontent.com/metallb/metallb/{ver}/config/manifests/metallb-native.yaml",
+                       upstream_checksum=None)
     if name.startswith(IMAGE_PREFIX) and name[len(IMAGE_PREFIX) :] in IMAGES:
         short = name[len(IMAGE_PREFIX) :]
         ver = v[IMAGES[short][1]]

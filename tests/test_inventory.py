@@ -156,6 +156,23 @@ CASES = [
     ("host-not-mapping", setp("hosts.5", "w1"), "hosts[5]", "expected a mapping"),
     ("bad-domain", setp("cluster.domain", "kube..test"), "cluster.domain", "not a valid DNS domain"),
     ("bad-bridge", setp("lab.bridge", "a-bridge-name-too-long"), "lab.bridge", "interface name"),
+    # the LoadBalancer pool (07): inside the subnet, and none of the addresses it already uses
+    ("pool-outside", setp("network.loadbalancer_pool", "192.168.7.250-192.168.8.5"), "network.loadbalancer_pool",
+     "reaches outside the node subnet"),
+    ("pool-has-host", setp("network.loadbalancer_pool", "192.168.7.30-192.168.7.40"), "network.loadbalancer_pool",
+     "the address of host"),
+    ("pool-has-vip", setp("network.loadbalancer_pool", "192.168.7.20/30"), "network.loadbalancer_pool", "the VIP"),
+    ("pool-has-gateway", setp("network.loadbalancer_pool", "192.168.7.1-192.168.7.5"), "network.loadbalancer_pool",
+     "the gateway"),
+    ("pool-has-network", setp("network.loadbalancer_pool", "192.168.7.0/29"), "network.loadbalancer_pool",
+     "the network address"),
+    ("pool-has-broadcast", setp("network.loadbalancer_pool", "192.168.7.248/29"), "network.loadbalancer_pool",
+     "the broadcast address"),
+    ("pool-backwards", setp("network.loadbalancer_pool", "192.168.7.120-192.168.7.100"), "network.loadbalancer_pool",
+     "ends before it starts"),
+    ("pool-not-range", setp("network.loadbalancer_pool", "192.168.7.100"), "network.loadbalancer_pool", "is not a range"),
+    ("pool-not-text", setp("network.loadbalancer_pool", ["192.168.7.100"]), "network.loadbalancer_pool",
+     "expected an address range"),
 ]
 
 

@@ -9,12 +9,15 @@ rather than in pydantic's own words. Also the ``Role`` and ``Problem`` types.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import AfterValidator, BeforeValidator, ValidationInfo
+
+from helpers.inventory.reading import _short
 
 Role = Literal["lb", "etcd", "master", "worker"]
 Problem = tuple[str, str]
@@ -102,7 +105,43 @@ def _text(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class AddressRange:
+    """An inclusive range of IPv4 addresses, written ``first-last`` or as a CIDR block."""
+
+    first: IPv4Address
+    last: IPv4Address
+
+    def __contains__(self, address: object) -> bool:
+        return isinstance(address, IPv4Address) and self.first <= address <= self.last
+
+    def __len__(self) -> int:
+        return int(self.last) - int(self.first) + 1
+
+    def __str__(self) -> str:
+        return f"{self.first}-{self.last}"
+
+
+def _address_range(value: Any) -> AddressRange:
+    if isinstance(value, AddressRange):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected an address range such as 192.168.4.100-192.168.4.119, got {_short(value)!r}")
+    text = value.strip()
+    if "/" in text:
+        net = _network(text)
+        return AddressRange(net.network_address, net.broadcast_address)
+    first, sep, last = text.partition("-")
+    if not sep:
+        raise ValueError(f"{_short(value)!r} is not a range: write first-last (192.168.4.100-192.168.4.119) or a CIDR block")
+    start, end = _address(first), _address(last)
+    if end < start:
+        raise ValueError(f"{_short(value)!r} ends before it starts")
+    return AddressRange(start, end)
+
+
 Address = Annotated[IPv4Address, BeforeValidator(_address)]
+Range = Annotated[AddressRange, BeforeValidator(_address_range)]
 Network = Annotated[IPv4Network, BeforeValidator(_network)]
 Port = Annotated[int, BeforeValidator(_port)]
 Label = Annotated[str, BeforeValidator(_text), AfterValidator(_label)]

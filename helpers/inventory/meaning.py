@@ -14,7 +14,7 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from helpers.constants import API_HOSTNAME, CERT_CN_MAX, NODE_CIDR_MASK, ROLES
-from helpers.inventory.fields import _LABEL, Problem, _address, _network
+from helpers.inventory.fields import _LABEL, Problem, _address, _address_range, _network
 from helpers.inventory.sections import Host
 
 
@@ -45,7 +45,7 @@ def network_values(raw: Any) -> dict[str, Any]:
     raw = raw if isinstance(raw, dict) else {}
     nets = {k: _lenient(_loose_network, raw.get(k)) for k in ("node_subnet", "pod_cidr", "service_cidr")}
     addrs = {k: _lenient(_address, raw.get(k)) for k in ("gateway", "vip", "cluster_dns")}
-    return nets | addrs
+    return nets | addrs | {"loadbalancer_pool": _lenient(_address_range, raw.get("loadbalancer_pool"))}
 
 
 def host_values(raw: Any) -> tuple[str | None, IPv4Address | None]:
@@ -96,6 +96,10 @@ def check_meaning(
             problems.append((f"{where}.address", f"{address} is the gateway address"))
         if vip is not None and address == vip:
             problems.append(("network.vip", f"{vip} is also the address of host {name or '?'} ({where}.address)"))
+        pool = net.get("loadbalancer_pool")
+        if pool is not None and address in pool:
+            problems.append(("network.loadbalancer_pool", f"{pool} contains {address}, the address of host "
+                             f"{name or '?'} ({where}.address): MetalLB would hand it to a Service"))
     if valid_hosts:
         problems += _check_roles(valid_hosts, net)
     return problems
@@ -121,6 +125,7 @@ def _check_network(net: dict[str, Any]) -> list[Problem]:
             problems.append(("network.vip", f"{vip} is the {edge} address of the node subnet {subnet}"))
         elif vip == gateway:
             problems.append(("network.vip", f"{vip} is the gateway address"))
+    problems += _check_pool(net)
     svc, dns = net["service_cidr"], net["cluster_dns"]
     if svc is not None and dns is not None:
         if dns not in svc:
@@ -129,6 +134,27 @@ def _check_network(net: dict[str, Any]) -> list[Problem]:
             problems.append(("network.cluster_dns", f"{dns} is the {edge} address of the service range {svc}"))
         elif svc.num_addresses > 2 and dns == svc.network_address + 1:
             problems.append(("network.cluster_dns", f"{dns} is the first address of {svc}, which the 'kubernetes' API service takes"))
+    return problems
+
+
+def _check_pool(net: dict[str, Any]) -> list[Problem]:
+    """The LoadBalancer pool: inside the node subnet, and none of the addresses the subnet already uses."""
+    pool, subnet = net.get("loadbalancer_pool"), net["node_subnet"]
+    if pool is None:
+        return []
+    where = "network.loadbalancer_pool"
+    if subnet is not None and (pool.first not in subnet or pool.last not in subnet):
+        return [(where, f"{pool} reaches outside the node subnet {subnet}: MetalLB's layer 2 mode answers ARP "
+                 "only on the nodes' own network")]
+    problems = []
+    if subnet is not None:
+        for edge in ("network", "broadcast"):
+            address = getattr(subnet, f"{edge}_address")
+            if subnet.prefixlen < 31 and address in pool:
+                problems.append((where, f"{pool} contains {address}, the {edge} address of the node subnet {subnet}"))
+    for key, what in (("gateway", "the gateway"), ("vip", "the VIP")):
+        if net[key] is not None and net[key] in pool:
+            problems.append((where, f"{pool} contains {net[key]}, {what} (network.{key})"))
     return problems
 
 

@@ -50,7 +50,7 @@ class Inventory(_Model):
 
     @model_validator(mode="after")
     def _meaning(self) -> Inventory:
-        net = self.network.model_dump()
+        net = {name: getattr(self.network, name) for name in type(self.network).model_fields}
         hosts = [(i, h.name, h.address) for i, h in enumerate(self.hosts)]
         problems = check_meaning(net, hosts, self.hosts)
         if problems:

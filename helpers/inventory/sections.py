@@ -34,6 +34,7 @@ from helpers.inventory.fields import (
     Label,
     Network,
     Port,
+    Range,
     Role,
     Text,
     UserName,
@@ -96,6 +97,8 @@ class NetworkPlan(_Model):
     pod_cidr: Network
     service_cidr: Network
     cluster_dns: Address
+    #: addresses MetalLB gives LoadBalancer Services (07), inside the node subnet: first-last or CIDR
+    loadbalancer_pool: Range | None = None
 
 
 class Bastion(_Model):

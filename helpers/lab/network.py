@@ -171,3 +171,15 @@ def remove_machine_net(m: MachinePlan) -> list[str]:
 def ip_forward() -> str:
     """The host namespace's ``net.ipv4.ip_forward`` (read only: the lab never changes it)."""
     return Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
+
+
+def set_machine_link(plan: LabPlan, name: str, up: bool) -> None:
+    """Take machine ``name`` off the lab bridge (its host-side veth down: a pulled cable) or back on.
+
+    Raises:
+        LabError: no such machine in the plan.
+    """
+    machine = next((m for m in plan.machines if m.name == name), None)
+    if machine is None:
+        raise LabError(f"no machine {name!r} in lab {plan.name}")
+    ip("link", "set", machine.veth, "up" if up else "down")

@@ -27,6 +27,7 @@ from helpers.mirror.etcd import etcd_unit
 from helpers.mirror.flannel import cni_plugin_unit, flanneld_unit
 from helpers.mirror.kubernetes import agnhost_unit, kubernetes_unit
 from helpers.mirror.layout import Unit, build_unit, is_built, publish, record_of, write_manifest
+from helpers.mirror.metallb import metallb_unit
 from helpers.mirror.pause import pause_unit
 from helpers.mirror.progress import Progress
 from helpers.mirror.runtime import (
@@ -52,6 +53,7 @@ UNIT_FACTORIES: list[Callable[[dict], Unit]] = [
     flanneld_unit,
     cni_plugin_unit,
     coredns_unit,
+    metallb_unit,
     kubernetes_unit,
     agnhost_unit,
 ]
