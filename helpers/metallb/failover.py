@@ -42,7 +42,8 @@ class AddressMove:
     primary: str
     secondary: str = ""
     failover_seconds: float | None = None  # node lost -> the address answers again, through another node
-    failback_seconds: float | None = None  # node back -> the address is announced by it again
+    failback_seconds: float | None = None  # node back -> announced by it again (None: it stayed on the other)
+    watched_after: float = 0.0  # how long after the node came back the drill kept watching
     restore_at: float = 0.0
     samples: list[tuple[float, str, bool]] = field(default_factory=list)  # (t, node by ARP, answered)
     measured_at: str = ""
@@ -71,17 +72,19 @@ def record_path(inv) -> Any:
     return inv.cluster_dir / "metallb" / "failover.json"
 
 
-def measure(fleet, fail: Callable[[str], None], restore: Callable[[str], None], timeout: float = 60.0) -> AddressMove:
-    """Take the announcing node of :data:`DRILL_SERVICE` off the network, time the move, bring it back."""
+def measure(fleet, fail: Callable[[str], None], restore: Callable[[str], None], timeout: float = 60.0,
+            failback_timeout: float = 45.0) -> AddressMove:
+    """Take the announcing node of :data:`DRILL_SERVICE` off the network, time the move, bring it back.
+
+    Whether the address returns to the first node once it is back is watched for
+    ``failback_timeout`` seconds and recorded, not required: the announcer is the hash's
+    choice among the speakers memberlist sees alive, and a node cut off the network is
+    taken back into memberlist only when the gossip reaches it again.
+    """
     inv = fleet.inventory
     ensure_services(inv, names=[], extra=[drill_service()])
     address = wait_address(inv, DRILL_SERVICE)
     macs = node_macs(fleet)
-    primary = announcers(inv).get(DRILL_SERVICE, "")
-    if not primary:
-        raise RuntimeError(f"no node announces {DRILL_SERVICE} ({address}) before the drill")
-    move = AddressMove(DRILL_SERVICE, str(address), primary,
-                       measured_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
 
     def sample(t0: float) -> tuple[float, str, bool]:
         ok, _ = http_get(address, 80, timeout=0.5)
@@ -90,6 +93,17 @@ def measure(fleet, fail: Callable[[str], None], restore: Callable[[str], None], 
         move.samples.append(s)
         return s
 
+    from helpers.waiting import poll_until  # noqa: PLC0415
+
+    # a Service created just now may not answer yet: start from an address that answers
+    poll_until(lambda: http_get(address, 80, timeout=0.5), lambda r: r[0], what=f"{address} to answer before the drill",
+               where=DRILL_SERVICE, timeout=30, interval=INTERVAL, describe=lambda r: r[1])
+    # who answers, as this machine's neighbour table says (MetalLB's ServiceL2Status can be stale)
+    primary = macs.get(neighbour_mac(address) or "") or announcers(inv).get(DRILL_SERVICE, "")
+    if not primary:
+        raise RuntimeError(f"no node answers ARP for {DRILL_SERVICE} ({address}) before the drill")
+    move = AddressMove(DRILL_SERVICE, str(address), primary,
+                       measured_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
     t0 = time.monotonic()
     for _ in range(5):
         sample(t0)
@@ -107,12 +121,13 @@ def measure(fleet, fail: Callable[[str], None], restore: Callable[[str], None], 
         move.restore_at = round(time.monotonic() - t0, 2)
         restore(primary)
     t_back = time.monotonic()
-    while time.monotonic() - t_back < timeout:
+    while time.monotonic() - t_back < failback_timeout:
         t, holder, ok = sample(t0)
-        if ok and holder == primary and announcers(inv).get(DRILL_SERVICE) == primary:
+        if ok and holder == primary:
             move.failback_seconds = round(time.monotonic() - t_back, 2)
             break
         time.sleep(INTERVAL)
+    move.watched_after = round(time.monotonic() - t_back, 1)
     for _ in range(5):
         sample(t0)
         time.sleep(INTERVAL)
@@ -156,7 +171,7 @@ def plot_move(move: AddressMove, nodes: list[str]) -> Any:
     ax.scatter(bad, [-1] * len(bad), s=16, marker="x", color="#c62828", label="GET /hostname fails")
     ax.scatter(good, [-1] * len(good), s=10, marker="o", color="#2e7d32", label="GET /hostname answers")
     start = move.samples[4][0] if len(move.samples) > 4 else 0.0
-    ax.axvspan(start, move.restore_at, color="#fbe9e7", label=f"{move.primary} off the network")
+    ax.axvspan(start, move.restore_at, color="#fbe9e7", label=f"{move.primary} off the network", zorder=0)
     ax.set_yticks([-1, *lanes.values()], ["HTTP from here", *lanes])
     ax.set_xlabel("seconds")
     ax.set_title(f"{move.service} {move.address}: {move.primary} lost, answering again after "
