@@ -591,4 +591,4 @@ def test_image_bundles_import_into_containerd(mirror, containerd):
     ).stdout.split()
     assert sorted(listing) == sorted(refs)
     for ref in refs:
-        assert re.match(r"^(registry\.k8s\.io|docker\.io)/", ref)
+        assert re.match(r"^(registry\.k8s\.io|docker\.io|quay\.io)/", ref)
