@@ -36,13 +36,18 @@ from helpers.verdict import Verdict
 
 CA_WARNING = dt.timedelta(days=365)
 def host_roots() -> tuple[str, ...]:
-    """Where the components keep certificates and kubeconfigs on a host (each chapter's own directory)."""
+    """Where the components keep certificates and kubeconfigs on a host (each chapter's own directory).
+
+    Of the kubelet's directory only its ``pki`` and its kubeconfig: the rest holds the pods'
+    volumes, whose certificates are the workloads' (MetalLB's webhook secret, say), not the
+    series', and are none of this inventory's business.
+    """
     from helpers import flannel, kube_proxy  # noqa: PLC0415
     from helpers.control_plane import KUBE_DIR  # noqa: PLC0415
     from helpers.etcd.config import CONF_DIR  # noqa: PLC0415
-    from helpers.kubelet.layout import KUBELET_DIR  # noqa: PLC0415
+    from helpers.kubelet.layout import KUBECONFIG, PKI  # noqa: PLC0415
 
-    return (KUBE_DIR, CONF_DIR, KUBELET_DIR, kube_proxy.PROXY_DIR, flannel.FLANNEL_DIR)
+    return (KUBE_DIR, CONF_DIR, PKI, KUBECONFIG, kube_proxy.PROXY_DIR, flannel.FLANNEL_DIR)
 _MARK = "==kj-cert:"
 
 

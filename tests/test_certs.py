@@ -83,3 +83,12 @@ def test_under_an_organisation_root_the_root_is_listed_and_chains_do_not_multipl
 
     bundle = base64.b64decode(kubeconfig["clusters"][0]["cluster"]["certificate-authority-data"])
     assert bundle.count(b"BEGIN CERTIFICATE") == 2, "the operator's kubeconfig carries the chain up to the root"
+
+
+def test_the_hosts_are_searched_where_the_series_writes_never_in_pod_volumes():
+    # a pod's secret volume (/var/lib/kubelet/pods/<uid>/volumes/...) holds the workload's
+    # certificates, e.g. MetalLB's webhook: found there, they were reported as stale copies
+    roots = certs.host_roots()
+    pods = "/var/lib/kubelet/pods/0000/volumes/kubernetes.io~secret/cert/tls.crt"
+    assert not [r for r in roots if pods.startswith(r.rstrip("/") + "/")], roots
+    assert "/var/lib/kubelet/pki" in roots and "/var/lib/kubelet/kubeconfig" in roots
