@@ -22,6 +22,9 @@ from helpers.metallb.services import (
 from helpers.node_pki import node_hosts
 from helpers.remote import Change
 from helpers.verdict import Verdict
+from helpers.waiting import settle
+
+ANSWER_WITHIN = 30.0  # seconds a new address gets to answer from this machine
 
 
 def http_get(address, port: int, path: str = "/hostname", timeout: float = 2.0) -> tuple[bool, str]:
@@ -95,7 +98,11 @@ def verify_services(fleet) -> Verdict:
             rows.append([w.name, asked, "<pending>", "-", "-", "-"])
             problems.append(f"{w.name} has no address from MetalLB")
             continue
-        ok, body = http_get(address, w.port)  # also makes this machine resolve the address (ARP)
+        # also makes this machine resolve the address (ARP). A Service that got its address a moment
+        # ago may not answer yet: its speaker's first announcement and kube-proxy's rules for it on
+        # the announcing node follow the allocation by a second or two (more on a loaded box)
+        ok, body = settle(lambda a=address, p=w.port: http_get(a, p), lambda r: r[0], within=ANSWER_WITHIN,
+                          interval=0.5).value
         arp = neighbour_mac(address)
         arp_node = macs.get(arp or "", f"{arp} (not a node)" if arp else "no entry")
         status = speakers.get(w.name)
