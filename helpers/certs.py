@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from helpers.kubelet.rotation import ROTATED, certificate_lines
 from helpers.pki import RENEW_BEFORE
+from helpers.pki.model import is_ca as _is_ca
+from helpers.pki.names import common_name as _cn
 from helpers.remote import Change
 from helpers.verdict import Verdict
 
@@ -82,13 +84,6 @@ def _certs_in_kubeconfig(text: str) -> list[x509.Certificate]:
             except ValueError:
                 continue
     return found
-
-
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
 
 
 def local_certificates(inv) -> list[tuple[str, x509.Certificate]]:
@@ -143,11 +138,6 @@ def host_certificates(fleet, roots: tuple[str, ...] | None = None) -> list[tuple
 
     fleet.step("read certificates", read)
     return found
-
-
-def _cn(name: x509.Name) -> str:
-    values = name.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-    return str(values[0].value) if values else name.rfc4514_string()
 
 
 def certificate_inventory(inv, fleet=None, now: dt.datetime | None = None) -> Verdict:

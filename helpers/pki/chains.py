@@ -14,13 +14,10 @@ from pathlib import Path
 from cryptography import x509
 
 from helpers.pki.files import load_cert
-from helpers.pki.root import RootCA, is_ca
+from helpers.pki.model import is_ca
+from helpers.pki.names import common_name as _cn
+from helpers.pki.root import RootCA
 from helpers.verdict import Verdict
-
-
-def _cn(name: x509.Name) -> str:
-    values = name.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-    return str(values[0].value) if values else name.rfc4514_string()
 
 
 def openssl_verify(anchor: Path, untrusted: Path | None, leaf: Path) -> tuple[bool, str]:

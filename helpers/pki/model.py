@@ -91,3 +91,11 @@ def _now() -> dt.datetime:
 
 def _new_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
+
+
+def is_ca(cert: x509.Certificate) -> bool:
+    """Whether the certificate says it is a CA (basicConstraints CA:TRUE)."""
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False

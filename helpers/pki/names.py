@@ -46,3 +46,9 @@ def _general_name(san: str) -> x509.GeneralName:
         return x509.IPAddress(ipaddress.ip_address(san))
     except ValueError:
         return x509.DNSName(san)
+
+
+def common_name(name: x509.Name) -> str:
+    """The CN of a subject or issuer, or the whole name when it has none."""
+    values = name.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(values[0].value) if values else name.rfc4514_string()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
-from helpers.pki.model import _EKU, BACKDATE, RENEW_BEFORE, CertPair, _now
+from helpers.pki.model import _EKU, BACKDATE, RENEW_BEFORE, CertPair, _now, is_ca
 from helpers.pki.names import cert_sans
 
 
@@ -47,11 +47,7 @@ def _key_matches(pair: CertPair) -> bool:
 
 
 def _ca_problem(pair: CertPair, subject: x509.Name) -> str:
-    try:
-        is_ca = pair.cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        is_ca = False
-    if not is_ca:
+    if not is_ca(pair.cert):
         return "certificate is not a CA"
     if pair.cert.subject != subject:
         return f"subject is {pair.cert.subject.rfc4514_string()}, expected {subject.rfc4514_string()}"

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from helpers.errors import ConfigError
 from helpers.localfiles import write_atomic
 from helpers.pki.files import load_cert
-from helpers.pki.model import BACKDATE, CA_VALIDITY, _now
+from helpers.pki.model import BACKDATE, CA_VALIDITY, _now, is_ca
 from helpers.pki.reuse import verify_chain
 
 CA_USAGE = x509.KeyUsage(
@@ -53,14 +53,6 @@ class RootCA:
     def name(self) -> str:
         """The root's subject, for messages."""
         return self.cert.subject.rfc4514_string()
-
-
-def is_ca(cert: x509.Certificate) -> bool:
-    """Whether the certificate says it is a CA (basicConstraints CA:TRUE)."""
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
 
 
 def is_intermediate(cert: x509.Certificate) -> bool:
