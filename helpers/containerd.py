@@ -53,7 +53,8 @@ NAMESPACE = "k8s.io"                # the containerd namespace the CRI plugin us
 PINNED_LABEL = "io.cri-containerd.pinned=pinned"
 MIRRORED_REGISTRIES = ("registry.k8s.io", "docker.io")
 #: The images every node holds: pod sandbox, cluster DNS, demo server, client shell.
-BUNDLE = ("pause", "coredns", "agnhost", "busybox", "metallb-controller", "metallb-speaker")
+BUNDLE = ("pause", "coredns", "agnhost", "busybox", "metallb-controller", "metallb-speaker",
+          "traefik")
 
 
 @dataclass(frozen=True)

@@ -40,10 +40,11 @@ IMAGES = {
     "busybox": ("docker.io/library/busybox", "busybox"),
     "metallb-controller": ("quay.io/metallb/controller", "metallb"),
     "metallb-speaker": ("quay.io/metallb/speaker", "metallb"),
+    "traefik": ("docker.io/library/traefik", "traefik"),
 }
 
 #: Manifests published beside a release: artifact name -> versions.yaml key.
-MANIFESTS = {"metallb-manifest": "metallb"}
+MANIFESTS = {"metallb-manifest": "metallb", "gateway-api-crds": "gateway_api"}
 
 IMAGE_PREFIX = "image-bundle:"
 
@@ -111,6 +112,8 @@ def load_versions(path: str | os.PathLike | None = None) -> dict[str, Any]:
         "agnhost",
         "busybox",
         "metallb",
+        "traefik",
+        "gateway_api",
         *RUNTIME_KEYS,
     )
     missing = [key for key in required if not data.get(key)]
@@ -190,6 +193,11 @@ def release(
         ver = v["metallb"]
         # MetalLB's documented install manifest (native, layer 2 and BGP without FRR), from the tag
         return Release(name, ver, f"raw.githubusercontent.com/metallb/metallb/{ver}/config/manifests/metallb-native.yaml",
+                       upstream_checksum=None)
+    if name == "gateway-api-crds":
+        ver = v["gateway_api"]
+        # the standard channel's CRDs, as the project attaches them to each release
+        return Release(name, ver, f"github.com/kubernetes-sigs/gateway-api/releases/download/{ver}/standard-install.yaml",
                        upstream_checksum=None)
     if name.startswith(IMAGE_PREFIX) and name[len(IMAGE_PREFIX) :] in IMAGES:
         short = name[len(IMAGE_PREFIX) :]

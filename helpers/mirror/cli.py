@@ -37,6 +37,7 @@ from helpers.mirror.runtime import (
     crictl_unit,
     runc_unit,
 )
+from helpers.mirror.traefik import gateway_api_unit, traefik_unit
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ UNIT_FACTORIES: list[Callable[[dict], Unit]] = [
     cni_plugin_unit,
     coredns_unit,
     metallb_unit,
+    gateway_api_unit,
+    traefik_unit,
     kubernetes_unit,
     agnhost_unit,
 ]
