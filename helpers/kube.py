@@ -134,3 +134,11 @@ def parse_nslookup(output: str) -> list[str]:
         elif after_name and line.startswith("Address"):
             found.append(line.split(":", 1)[1].strip().split()[0])
     return sorted(set(found))
+
+
+def load_balancer_address(svc):
+    """The address a LoadBalancer Service's status shows (an ``IPv4Address``), or None while it is pending."""
+    from ipaddress import IPv4Address  # noqa: PLC0415
+
+    ingress = (svc.status.load_balancer.ingress or []) if svc.status and svc.status.load_balancer else []
+    return IPv4Address(ingress[0].ip) if ingress and ingress[0].ip else None

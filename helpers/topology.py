@@ -208,3 +208,32 @@ def api_endpoint(inv) -> str:
 def api_server_url(inv) -> str:
     """``https://<VIP>:6443``: the cluster's API through the load balancers."""
     return f"https://{api_endpoint(inv)}:{API_PORT}"
+
+
+#: 07 needs two automatic addresses (echo, echo-local) and four fixed ones (:func:`fixed_addresses`).
+MIN_POOL = 6
+
+
+def pool_of(inv) -> tuple[IPv4Address, IPv4Address]:
+    """The inventory's LoadBalancer pool as (first, last).
+
+    Raises:
+        ConfigError: no pool, or fewer than :data:`MIN_POOL` addresses.
+    """
+    from helpers.errors import ConfigError  # noqa: PLC0415
+
+    pool = inv.network.loadbalancer_pool
+    if pool is None:
+        raise ConfigError("network.loadbalancer_pool is not set: give MetalLB a range of free addresses of the node "
+                          "subnet, e.g. loadbalancer_pool: 192.168.4.100-192.168.4.119")
+    if len(pool) < MIN_POOL:
+        raise ConfigError(f"network.loadbalancer_pool {pool} has {len(pool)} address(es); 07 needs at least "
+                          f"{MIN_POOL}: two handed out automatically, and four it asks for by address "
+                          "(the HTTP router, a shared one, a requested one, the single-address pool's)")
+    return pool.first, pool.last
+
+
+def fixed_addresses(inv) -> dict[str, IPv4Address]:
+    """The pool addresses 07 asks for by name, from the pool's end; the rest are handed out automatically."""
+    _, last = pool_of(inv)
+    return {"single": last, "fixed": last - 1, "shared": last - 2, "router": last - 3}

@@ -15,14 +15,13 @@ L2Advertisement announces both.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
 from typing import Any
 
 import yaml
 
-from helpers.errors import ConfigError
 from helpers.kube import api_client
 from helpers.report import Report
+from helpers.topology import MIN_POOL, pool_of  # noqa: F401 - re-exported
 from helpers.waiting import poll_until
 
 NAMESPACE = "metallb-system"
@@ -32,23 +31,6 @@ POOL = "kj-pool"
 SINGLE = "kj-single"
 L2 = "kj-l2"
 GROUP = "metallb.io"
-MIN_POOL = 4  # the automatic, the requested, the shared address, and the single pool's one
-
-
-def pool_of(inv) -> tuple[IPv4Address, IPv4Address]:
-    """The inventory's LoadBalancer pool as (first, last).
-
-    Raises:
-        ConfigError: no pool, or fewer than :data:`MIN_POOL` addresses.
-    """
-    pool = inv.network.loadbalancer_pool
-    if pool is None:
-        raise ConfigError("network.loadbalancer_pool is not set: give MetalLB a range of free addresses of the node "
-                          "subnet, e.g. loadbalancer_pool: 192.168.4.100-192.168.4.119")
-    if len(pool) < MIN_POOL:
-        raise ConfigError(f"network.loadbalancer_pool {pool} has {len(pool)} address(es); 07 needs at least "
-                          f"{MIN_POOL} (one automatic, one requested, one shared, one for the single-address pool)")
-    return pool.first, pool.last
 
 
 def manifest_documents(inv) -> list[dict[str, Any]]:

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Any
 
-from helpers.kube import api_client
-from helpers.metallb.install import GROUP, NAMESPACE, SINGLE, pool_of
+from helpers.kube import api_client, load_balancer_address
+from helpers.metallb.install import GROUP, NAMESPACE, SINGLE
 from helpers.report import Report
+from helpers.topology import fixed_addresses
 from helpers.waiting import poll_until
 
 DEMO_NS = "kj-lb"
@@ -45,8 +46,8 @@ class Wanted:
 
 def wanted_services(inv) -> list[Wanted]:
     """The six Services, with addresses derived from the pool (first..last-1 automatic, last single)."""
-    _, last = pool_of(inv)
-    fixed, shared = last - 1, last - 2
+    plan = fixed_addresses(inv)
+    fixed, shared = plan["fixed"], plan["shared"]
     share = {"metallb.io/allow-shared-ip": SHARE_KEY, "metallb.io/loadBalancerIPs": str(shared)}
     return [
         Wanted("echo", 80, {}),
@@ -128,19 +129,13 @@ def ensure_services(inv, names: list[str] | None = None, extra: list[Wanted] = (
     return Report("LoadBalancer Services", results, time.monotonic() - started)
 
 
-def ingress_address(svc) -> IPv4Address | None:
-    """The address MetalLB wrote into a Service's status, or None while it is pending."""
-    ingress = (svc.status.load_balancer.ingress or []) if svc.status and svc.status.load_balancer else []
-    return IPv4Address(ingress[0].ip) if ingress and ingress[0].ip else None
-
-
 def wait_address(inv, name: str, timeout: float = 60.0) -> IPv4Address:
     """Wait until Service ``name`` has its address; return it."""
     from kubernetes import client  # noqa: PLC0415
 
     core = client.CoreV1Api(api_client(inv))
-    return ingress_address(poll_until(
-        lambda: core.read_namespaced_service(name, DEMO_NS), lambda s: ingress_address(s) is not None,
+    return load_balancer_address(poll_until(
+        lambda: core.read_namespaced_service(name, DEMO_NS), lambda s: load_balancer_address(s) is not None,
         what=f"Service {name} to get an address from MetalLB", where=f"Service/{DEMO_NS}/{name}",
         timeout=timeout, interval=0.5, describe=lambda s: "still <pending>").value)
 
@@ -150,7 +145,7 @@ def service_addresses(inv) -> dict[str, IPv4Address | None]:
     from kubernetes import client  # noqa: PLC0415
 
     core = client.CoreV1Api(api_client(inv))
-    return {s.metadata.name: ingress_address(s) for s in core.list_namespaced_service(DEMO_NS).items}
+    return {s.metadata.name: load_balancer_address(s) for s in core.list_namespaced_service(DEMO_NS).items}
 
 
 def announcers(inv) -> dict[str, str]:
