@@ -200,7 +200,10 @@ def _cmd_certs(args: argparse.Namespace) -> int:
 
 
 def ca_requests(inv) -> Verdict:
-    """The cluster's three CAs under the organisation's root: issue them, or write their requests to sign.
+    """The cluster's CAs under the organisation's root: issue them, or write their requests to sign.
+
+    The four CAs: Kubernetes and its front proxy (03/04), etcd (03), and the ingress CA
+    that signs 07's web sites.
 
     With ``pki.root_ca.key`` the series signs the intermediates itself; without it, each CA
     not yet signed gets ``<name>.csr`` (and its key, 0600) and the row says what to do.
@@ -209,12 +212,15 @@ def ca_requests(inv) -> Verdict:
     from helpers.errors import ConfigError  # noqa: PLC0415
     from helpers.etcd.certs import pki_dir as etcd_dir  # noqa: PLC0415
     from helpers.pki import ensure_ca, root_of  # noqa: PLC0415
+    from helpers.routing.tls import CA_CN, CA_NAME  # noqa: PLC0415
+    from helpers.routing.tls import pki_dir as ingress_dir  # noqa: PLC0415
 
     root = root_of(inv)
     if root is None:
         raise ConfigError("the inventory names no pki.root_ca: the CAs are self-signed and need no signature")
     wanted = [(k8s_pki.pki_dir(inv.cluster_dir), name, cn) for name, cn in k8s_pki.CA_SPECS.items()]
     wanted.append((etcd_dir(inv), "ca", "etcd-ca"))
+    wanted.append((ingress_dir(inv), CA_NAME, CA_CN))
     rows, problems = [], []
     for directory, name, cn in wanted:
         try:

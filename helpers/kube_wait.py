@@ -143,3 +143,29 @@ def wait_rolled_out(apps, namespace: str, name: str, timeout: float = 180.0) -> 
     return poll_until(lambda: apps.read_namespaced_deployment(name, namespace), rolled_out,
                       what=f"Deployment {name} rolled out", where=f"Deployment/{namespace}/{name}",
                       timeout=timeout, interval=1.0, describe=rollout_state).seconds
+
+
+def wait_crds_established(api, names: list[str], timeout: float = 60.0) -> float:
+    """Poll until every CustomResourceDefinition in ``names`` is ``Established`` (served); return seconds.
+
+    A CRD just applied is accepted before the API server serves its resource: objects of
+    its kind applied in that moment fail with "no matches for kind".
+
+    Raises:
+        WaitTimeout: some are not established at the deadline; they are named.
+    """
+    from kubernetes import client  # noqa: PLC0415
+
+    from helpers.waiting import poll_until  # noqa: PLC0415
+
+    ext = client.ApiextensionsV1Api(api)
+
+    def pending() -> list[str]:
+        established = set()
+        for crd in ext.list_custom_resource_definition().items:
+            if any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or [])):
+                established.add(crd.metadata.name)
+        return [n for n in names if n not in established]
+
+    return poll_until(pending, lambda left: not left, what="CRDs established", where="CustomResourceDefinitions",
+                      timeout=timeout, interval=0.5, describe=lambda left: f"not yet: {', '.join(left)}").seconds

@@ -196,7 +196,7 @@ def test_the_inventory_takes_a_root_relative_to_itself(tmp_path, org):
         load_inventory(path)
 
 
-def test_ca_requests_command_writes_three_requests_and_then_takes_the_signed_certificates(tmp_path, org):
+def test_ca_requests_command_writes_four_requests_and_then_takes_the_signed_certificates(tmp_path, org):
     import os
     import sys
 
@@ -216,8 +216,8 @@ def test_ca_requests_command_writes_three_requests_and_then_takes_the_signed_cer
     first = run()
     assert first.returncode == 3, first.stdout + first.stderr
     csrs = sorted((tmp_path / "cluster").rglob("*.csr"))
-    assert [p.name for p in csrs] == ["ca.csr", "ca.csr", "front-proxy-ca.csr"], csrs
-    assert first.stdout.count("waiting: sign the request") == 3 and "Traceback" not in first.stderr
+    assert [p.name for p in csrs] == ["ca.csr", "ca.csr", "ca.csr", "front-proxy-ca.csr"], csrs
+    assert first.stdout.count("waiting: sign the request") == 4 and "Traceback" not in first.stderr
     for csr in csrs:
         request = x509.load_pem_x509_csr(csr.read_bytes())
         assert request.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
@@ -225,4 +225,4 @@ def test_ca_requests_command_writes_three_requests_and_then_takes_the_signed_cer
                 "-days", "3650", "-sha256", "-copy_extensions", "copyall", "-out", str(csr.with_suffix(".crt")), cwd=d)
     second = run()
     assert second.returncode == 0, second.stdout + second.stderr
-    assert second.stdout.count("intermediate of") == 3
+    assert second.stdout.count("intermediate of") == 4
