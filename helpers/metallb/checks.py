@@ -87,7 +87,8 @@ def verify_services(fleet) -> Verdict:
         address = addresses.get(w.name)
         asked = w.annotations.get("metallb.io/loadBalancerIPs") or w.annotations.get("metallb.io/address-pool") or "any"
         if not w.gets_address:
-            events = [e for e in events_of(inv, w.name) if e[0] == "AllocationFailed"]
+            events = settle(lambda n=w.name: [e for e in events_of(inv, n) if e[0] == "AllocationFailed"], bool,
+                            within=ANSWER_WITHIN, interval=1.0).value
             rows.append([w.name, asked, "<pending>", events[-1][2][:90] if events else "no event", "-", "-"])
             if address is not None:
                 problems.append(f"{w.name} got {address}, but its pool has one address, taken by single-first")
