@@ -173,3 +173,12 @@ def test_every_expected_request_names_a_door_of_this_cluster(inv):
 def test_sites_are_applied_backends_first(inv):
     kinds = [d["kind"] for d in sites.site_documents(inv)]
     assert kinds.index("Ingress") > kinds.index("Service") and kinds[-1] == "HTTPRoute"
+
+
+def test_the_routing_picture_draws_every_request_and_pod(inv):
+    routes = [("blue.ingress.apps.kube.demo/", "Ingress kj-web", "blue"),
+              ("gateway.apps.kube.demo/green", "HTTPRoute paths", "green")]
+    endpoints = {"blue": [("blue-1", "kube-node01")], "green": [("green-1", "kube-node02"), ("green-2", "kube-node01")]}
+    fig = routing.plot_routes(inv, routes, endpoints)
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert {"blue.ingress.apps.kube.demo/", "HTTPRoute paths", "green-2 @ kube-node01"} <= texts

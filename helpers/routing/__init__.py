@@ -12,10 +12,12 @@ and forwards to the right Service; it terminates TLS on the way, so the sites ne
 - :mod:`~helpers.routing.sites`: the ``blue`` and ``green`` sites, the Ingress, the Gateway
   and the HTTPRoutes;
 - :mod:`~helpers.routing.checks`: requests from the operator's machine, and the status the
-  router wrote back.
+  router wrote back;
+- :mod:`~helpers.routing.figure`: the routing graph drawn from the live objects.
 """
 
 from helpers.routing.checks import expected, fetch, settle_status, verify_routing, verify_status
+from helpers.routing.figure import live_routes, plot_routes
 from helpers.routing.router import (
     APPS_NS,
     NAMESPACE,
@@ -45,7 +47,8 @@ from helpers.routing.tls import (
 __all__ = [
     "APPS_NS", "NAMESPACE",
     "apps_domain", "backend_documents", "crd_documents", "ensure_certificate", "ensure_gateway_api", "ensure_router",
-    "ensure_sites", "ensure_tls", "expected", "fetch", "gateway_document", "ingress_document", "route_documents",
+    "ensure_sites", "ensure_tls", "expected", "fetch", "gateway_document", "ingress_document", "live_routes",
+    "plot_routes", "route_documents",
     "router_address", "router_documents", "settle_status", "site_documents", "site_names", "traefik_args",
     "trust_anchor", "verify_routing", "verify_status",
 ]
