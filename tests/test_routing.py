@@ -71,7 +71,7 @@ def test_the_router_reads_secrets_only_in_the_namespaces_it_serves(inv):
     assert sorted(r["metadata"]["namespace"] for r in roles) == sorted([router.NAMESPACE, router.APPS_NS])
     assert all(any("secrets" in rule["resources"] for rule in r["rules"]) for r in roles)
     args = " ".join(routing.traefik_args())
-    assert f"kubernetesIngress.namespaces={router.APPS_NS}" in args
+    assert f"kubernetesIngress.namespaces={router.NAMESPACE},{router.APPS_NS}" in args
     assert f"kubernetesGateway.namespaces={router.NAMESPACE},{router.APPS_NS}" in args
 
 

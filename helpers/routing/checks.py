@@ -125,7 +125,12 @@ def verify_routing(inv) -> Verdict:
 
 
 def _conditions(obj: dict) -> dict[str, str]:
-    return {c["type"]: c["status"] for c in (obj.get("status") or {}).get("conditions") or []}
+    """An object's status conditions as {type: status}."""
+    return _by_type((obj.get("status") or {}).get("conditions"))
+
+
+def _by_type(conditions: list | None) -> dict[str, str]:
+    return {c["type"]: c["status"] for c in conditions or []}
 
 
 def verify_status(inv) -> Verdict:
@@ -157,10 +162,11 @@ def verify_status(inv) -> Verdict:
         cond.get("Accepted") == "True" and cond.get("Programmed") == "True" and want in addresses)
     for route in dyn.resources.get(api_version=gw_api, kind="HTTPRoute").get(namespace=APPS_NS).to_dict()["items"]:
         parents = (route.get("status") or {}).get("parents") or []
-        states = [f"{p['parentRef'].get('sectionName', '')}: " + ", ".join(f"{k}={v}" for k, v in _conditions(p).items())
+        # a route's status has one entry per parent (listener) it attached to, each with its conditions
+        states = [f"{p['parentRef'].get('sectionName', '')}: " + ", ".join(f"{k}={v}" for k, v in _by_type(p.get("conditions")).items())
                   for p in parents]
-        good = bool(parents) and all(_conditions(p).get("Accepted") == "True" and _conditions(p).get("ResolvedRefs") == "True"
-                                     for p in parents)
+        good = bool(parents) and all(_by_type(p.get("conditions")).get("Accepted") == "True"
+                                     and _by_type(p.get("conditions")).get("ResolvedRefs") == "True" for p in parents)
         row("HTTPRoute", f"{APPS_NS}/{route['metadata']['name']}", "; ".join(states) or "no status yet", good)
     ing = client.NetworkingV1Api(api).read_namespaced_ingress(INGRESS, APPS_NS)
     published = [i.ip for i in (ing.status.load_balancer.ingress or [])] if ing.status.load_balancer else []

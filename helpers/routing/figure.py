@@ -69,12 +69,12 @@ def plot_routes(inv, routes: list[tuple[str, str, str]] | None = None,
     services = sorted({svc for _, _, svc in routes})
     endpoints = endpoints if endpoints is not None else live_endpoints(inv, set(services))
     requests = [r for r, _, _ in routes]
-    objects = sorted({o for _, o, _ in routes})
+    objects = list(dict.fromkeys(o for _, o, _ in routes))  # first-seen order: fewer crossing lines
     pods = [(svc, pod, node) for svc in services for pod, node in endpoints.get(svc, [])]
     height = max(len(requests), len(pods), 4)
     fig, ax = plt.subplots(figsize=(15, 0.42 * height + 1.2))
-    ax.set_xlim(-0.2, 3.6)
-    ax.set_ylim(-0.8, height)
+    ax.set_xlim(-0.05, 3.9)
+    ax.set_ylim(-0.3, height + 0.6)
     ax.axis("off")
 
     def ys(n: int) -> list[float]:
@@ -83,22 +83,22 @@ def plot_routes(inv, routes: list[tuple[str, str, str]] | None = None,
 
     colours = {"blue": "#3b7dd8", "green": "#3aa655"}
     y_req, y_obj, y_svc, y_pod = ys(len(requests)), ys(len(objects)), ys(len(services)), ys(len(pods))
-    for title, x in (("request (host + path)", 0), ("routed by", 1.2), ("Service", 2.2), ("pod @ node", 3.0)):
-        ax.text(x, height + 0.1, title, fontweight="bold", ha="left")
+    for title, x in (("request (host + path)", 0), ("routed by", 1.15), ("Service", 2.25), ("pod @ node", 2.85)):
+        ax.text(x, height + 0.25, title, fontweight="bold", ha="left")
     for (req, obj, svc), y in zip(routes, y_req, strict=True):
         colour = colours.get(svc, "#555555")
         ax.text(0, y, req, va="center", fontsize=9, family="monospace")
         oy, sy = y_obj[objects.index(obj)], y_svc[services.index(svc)]
-        ax.plot([0.95, 1.18], [y, oy], color=colour, alpha=0.6)
-        ax.plot([1.95, 2.18], [oy, sy], color=colour, alpha=0.6)
+        ax.plot([0.74, 1.13], [y, oy], color=colour, alpha=0.6)
+        ax.plot([1.55, 2.23], [oy, sy], color=colour, alpha=0.6)
     for obj, y in zip(objects, y_obj, strict=True):
-        ax.text(1.2, y, obj, va="center", fontsize=9, bbox={"boxstyle": "round", "fc": "#f3f3f3", "ec": "#999999"})
+        ax.text(1.15, y, obj, va="center", fontsize=9, bbox={"boxstyle": "round", "fc": "#f3f3f3", "ec": "#999999"})
     for svc, y in zip(services, y_svc, strict=True):
-        ax.text(2.2, y, svc, va="center", fontsize=10, color="white",
+        ax.text(2.25, y, svc, va="center", fontsize=10, color="white",
                 bbox={"boxstyle": "round", "fc": colours.get(svc, "#555555"), "ec": "none"})
     for (svc, pod, node), y in zip(pods, y_pod, strict=True):
-        ax.plot([2.45, 2.98], [y_svc[services.index(svc)], y], color=colours.get(svc, "#555555"), alpha=0.6)
-        ax.text(3.0, y, f"{pod} @ {node}", va="center", fontsize=8, family="monospace")
-    ax.set_title(f"HTTP routing in {APPS_NS}, as the API has it now (Traefik forwards to the pods' addresses)")
+        ax.plot([2.45, 2.83], [y_svc[services.index(svc)], y], color=colours.get(svc, "#555555"), alpha=0.6)
+        ax.text(2.85, y, f"{pod} @ {node}", va="center", fontsize=8, family="monospace")
+    ax.set_title(f"HTTP routing in {APPS_NS}, as the API has it now (Traefik forwards to the pods' addresses)", pad=14)
     fig.tight_layout()
     return fig

@@ -66,6 +66,8 @@ def _rbac() -> list[dict[str, Any]]:
         {"apiGroups": [GATEWAY_GROUP], "resources": ["gatewayclasses/status"], "verbs": ["update"]},
         # allowedRoutes may select namespaces by label
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
+        # the Ingress provider waits for a node cache before it serves anything
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": read},
     ]
     routes = ["gateways", "httproutes", "grpcroutes", "referencegrants", "backendtlspolicies"]
     ns_rules = [
@@ -105,7 +107,8 @@ def traefik_args() -> list[str]:
         "--ping=true",
         "--ping.entryPoint=traefik",
         "--providers.kubernetesIngress=true",
-        f"--providers.kubernetesIngress.namespaces={APPS_NS}",
+        # its own namespace too: the address it publishes into Ingress status is read from its Service
+        f"--providers.kubernetesIngress.namespaces={NAMESPACE},{APPS_NS}",
         f"--providers.kubernetesIngress.ingressEndpoint.publishedService={NAMESPACE}/{NAME}",
         "--providers.kubernetesGateway=true",
         f"--providers.kubernetesGateway.namespaces={NAMESPACE},{APPS_NS}",

@@ -98,14 +98,15 @@ def ingress_document(inv) -> dict[str, Any]:
 
 def gateway_document() -> dict[str, Any]:
     """The Gateway (the router's side): an HTTP and an HTTPS listener, routes allowed from ``kj-web`` only."""
-    allowed = {"namespaces": {"from": "Selector",
-                              "selector": {"matchLabels": {"kubernetes.io/metadata.name": APPS_NS}}}}
+    def allowed() -> dict[str, Any]:  # a new dict per listener: YAML shows it twice, not as an alias
+        return {"namespaces": {"from": "Selector", "selector": {"matchLabels": {"kubernetes.io/metadata.name": APPS_NS}}}}
+
     return {
         "apiVersion": f"{GATEWAY_GROUP}/v1", "kind": "Gateway",
         "metadata": {"name": GATEWAY, "namespace": NAMESPACE, "labels": MANAGED},
         "spec": {"gatewayClassName": GATEWAY_CLASS, "listeners": [
-            {"name": "http", "port": WEB, "protocol": "HTTP", "allowedRoutes": allowed},
-            {"name": "https", "port": WEBSECURE, "protocol": "HTTPS", "allowedRoutes": allowed,
+            {"name": "http", "port": WEB, "protocol": "HTTP", "allowedRoutes": allowed()},
+            {"name": "https", "port": WEBSECURE, "protocol": "HTTPS", "allowedRoutes": allowed(),
              "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": SECRET}]}},
         ]},
     }
