@@ -106,8 +106,8 @@ def judge(probe: Probe, answer: Answer) -> tuple[bool, str]:
     return str(answer.status) == probe.expect, f"{answer.status} {answer.body[:60]}"
 
 
-def verify_routing(inv) -> Verdict:
-    """Every probe of :func:`expected`, from this machine, each given :data:`ANSWER_WITHIN` to come right."""
+def verify_routing(inv, within: float = ANSWER_WITHIN) -> Verdict:
+    """Every probe of :func:`expected`, from this machine, each given ``within`` seconds to come right."""
     address = router_address(inv)
     ca = trust_anchor(inv)
     rows, problems = [], []
@@ -115,7 +115,7 @@ def verify_routing(inv) -> Verdict:
         def once(p: Probe = probe) -> tuple[bool, str]:
             return judge(p, fetch(address, p.scheme, p.host, p.path, ca))
 
-        ok, said = settle(once, lambda r: r[0], within=ANSWER_WITHIN, interval=1.0).value
+        ok, said = settle(once, lambda r: r[0], within=within, interval=1.0).value
         url = f"{probe.scheme}://{probe.host}{probe.path}"
         rows.append([probe.via, url, probe.expect, said, "yes" if ok else "NO"])
         if not ok:

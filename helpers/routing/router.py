@@ -110,6 +110,9 @@ def traefik_args() -> list[str]:
         # its own namespace too: the address it publishes into Ingress status is read from its Service
         f"--providers.kubernetesIngress.namespaces={NAMESPACE},{APPS_NS}",
         f"--providers.kubernetesIngress.ingressEndpoint.publishedService={NAMESPACE}/{NAME}",
+        # a Service with no ready pod keeps its route and answers 503, as the Gateway provider does
+        # (by default the Ingress provider drops the route and a site that is down answers 404)
+        "--providers.kubernetesIngress.allowEmptyServices=true",
         "--providers.kubernetesGateway=true",
         f"--providers.kubernetesGateway.namespaces={NAMESPACE},{APPS_NS}",
         f"--providers.kubernetesGateway.statusAddress.service.name={NAME}",
