@@ -182,3 +182,9 @@ def test_the_routing_picture_draws_every_request_and_pod(inv):
     fig = routing.plot_routes(inv, routes, endpoints)
     texts = {t.get_text() for t in fig.axes[0].texts}
     assert {"blue.ingress.apps.kube.demo/", "HTTPRoute paths", "green-2 @ kube-node01"} <= texts
+
+
+def test_the_served_certificate_is_read_as_presented(inv, site_server):
+    _, leaf, _ = routing.ensure_certificate(inv)
+    cert = routing.served_certificate("127.0.0.1", "anything.example", port=site_server)
+    assert cert.serial_number == leaf.cert.serial_number

@@ -16,7 +16,15 @@ and forwards to the right Service; it terminates TLS on the way, so the sites ne
 - :mod:`~helpers.routing.figure`: the routing graph drawn from the live objects.
 """
 
-from helpers.routing.checks import expected, fetch, settle_status, verify_routing, verify_status
+from helpers.routing.checks import (
+    expected,
+    fetch,
+    served_certificate,
+    settle_status,
+    verify_routing,
+    verify_served_certificate,
+    verify_status,
+)
 from helpers.routing.figure import live_routes, plot_routes
 from helpers.routing.router import (
     APPS_NS,
@@ -49,6 +57,6 @@ __all__ = [
     "apps_domain", "backend_documents", "crd_documents", "ensure_certificate", "ensure_gateway_api", "ensure_router",
     "ensure_sites", "ensure_tls", "expected", "fetch", "gateway_document", "ingress_document", "live_routes",
     "plot_routes", "route_documents",
-    "router_address", "router_documents", "settle_status", "site_documents", "site_names", "traefik_args",
-    "trust_anchor", "verify_routing", "verify_status",
+    "router_address", "router_documents", "served_certificate", "settle_status", "site_documents", "site_names", "traefik_args",
+    "trust_anchor", "verify_routing", "verify_served_certificate", "verify_status",
 ]

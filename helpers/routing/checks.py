@@ -178,3 +178,44 @@ def verify_status(inv) -> Verdict:
 def settle_status(inv, within: float = ANSWER_WITHIN) -> Verdict:
     """:func:`verify_status` once it holds, or as it is at the deadline (the router writes status asynchronously)."""
     return settle(lambda: verify_status(inv), lambda v: v.ok, within=within, interval=1.0).value
+
+
+def served_certificate(address, host: str, port: int = 443, timeout: float = 3.0):
+    """The certificate the router presents for the server name ``host`` (not verified: it is what is judged)."""
+    from cryptography import x509  # noqa: PLC0415
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((str(address), port), timeout=timeout) as raw, \
+            ctx.wrap_socket(raw, server_hostname=host) as sock:
+        return x509.load_der_x509_certificate(sock.getpeercert(binary_form=True))
+
+
+def verify_served_certificate(inv, within: float = ANSWER_WITHIN) -> Verdict:
+    """For each front door, the router serves the certificate on the operator's disk (same serial).
+
+    After a renewal the Secrets change and the router reloads them; ``within`` gives it time.
+    """
+    from helpers.pki import load_cert  # noqa: PLC0415
+    from helpers.routing.tls import LEAF, pki_dir  # noqa: PLC0415
+
+    address = router_address(inv)
+    want = load_cert(pki_dir(inv) / f"{LEAF}.crt")
+    rows, problems = [], []
+    for door in site_names(inv).values():
+        def serial(d: str = door) -> int | str:
+            try:
+                return served_certificate(address, d).serial_number
+            except (OSError, ValueError) as err:
+                return f"{type(err).__name__}: {err}"
+
+        got = settle(serial, lambda s: s == want.serial_number, within=within, interval=1.0).value
+        ok = got == want.serial_number
+        rows.append([door, f"{want.serial_number:x}"[:16], f"{got:x}"[:16] if isinstance(got, int) else got,
+                     want.not_valid_after_utc.strftime("%Y-%m-%d"), "yes" if ok else "NO"])
+        if not ok:
+            problems.append(f"{door} (via {address}): serves certificate {got}, the cluster directory holds "
+                            f"serial {want.serial_number:x}")
+    return Verdict("the certificate the router serves, against the one issued", ["server name", "issued serial",
+                   "served serial", "valid until", "ok"], rows, problems)

@@ -1,7 +1,7 @@
 """Certificate renewal on the built cluster, for real, with the API's availability measured throughout.
 
-The cluster's leaf certificates were issued for a year. The test re-runs 03, 04 and 05
-with an inventory whose renewal window (``pki.renew_before: 400d``) covers every one of
+The cluster's leaf certificates were issued for a year. The test re-runs 03, 04, 05 and 07
+(whose web sites' certificate lives in the same cluster directory) with an inventory whose renewal window (``pki.renew_before: 400d``) covers every one of
 them, and a longer validity for the new ones (``pki.leaf_validity: 730d``), so that run
 renews every leaf: on the operator's disk, on the hosts, with the rolling restarts the
 restart rule makes (etcd members, then API servers, one at a time, then the node units).
@@ -101,7 +101,7 @@ def test_every_leaf_renews_on_a_rerun_and_the_api_stays_up(built_inventory, tmp_
     assert before, "no leaf certificates in the cluster directory"
     started = time.monotonic()
     with Prober(inv) as prober:
-        for notebook in ("03", "04", "05"):
+        for notebook in ("03", "04", "05", "07"):
             run_notebooks(renewing, only=notebook, out_dir=tmp_path / "runs")
     seconds = time.monotonic() - started
 
@@ -113,6 +113,13 @@ def test_every_leaf_renews_on_a_rerun_and_the_api_stays_up(built_inventory, tmp_
     with Fleet(inv) as fleet:
         table = certificate_inventory(load_inventory(renewing), fleet)
     assert table.ok, "; ".join(table.problems)
+    # the router serves the renewed certificate, and the sites still verify with it
+    from helpers import routing
+
+    served = routing.verify_served_certificate(load_inventory(renewing))
+    assert served.ok, "; ".join(served.problems)
+    routed = routing.verify_routing(load_inventory(renewing))
+    assert routed.ok, "; ".join(routed.problems)
     figure = {"probes": prober.ok + prober.failed, "failed": prober.failed,
               "availability": round(prober.availability, 4), "seconds": round(seconds, 1),
               "renewed": len(after), "failures": prober.failures[:20]}
