@@ -41,10 +41,12 @@ IMAGES = {
     "metallb-controller": ("quay.io/metallb/controller", "metallb"),
     "metallb-speaker": ("quay.io/metallb/speaker", "metallb"),
     "traefik": ("docker.io/library/traefik", "traefik"),
+    "local-path-provisioner": ("docker.io/rancher/local-path-provisioner", "local_path_provisioner"),
 }
 
 #: Manifests published beside a release: artifact name -> versions.yaml key.
-MANIFESTS = {"metallb-manifest": "metallb", "gateway-api-crds": "gateway_api"}
+MANIFESTS = {"metallb-manifest": "metallb", "gateway-api-crds": "gateway_api",
+             "local-path-manifest": "local_path_provisioner"}
 
 IMAGE_PREFIX = "image-bundle:"
 
@@ -114,6 +116,7 @@ def load_versions(path: str | os.PathLike | None = None) -> dict[str, Any]:
         "metallb",
         "traefik",
         "gateway_api",
+        "local_path_provisioner",
         *RUNTIME_KEYS,
     )
     missing = [key for key in required if not data.get(key)]
@@ -198,6 +201,11 @@ def release(
         ver = v["gateway_api"]
         # the standard channel's CRDs, as the project attaches them to each release
         return Release(name, ver, f"github.com/kubernetes-sigs/gateway-api/releases/download/{ver}/standard-install.yaml",
+                       upstream_checksum=None)
+    if name == "local-path-manifest":
+        ver = v["local_path_provisioner"]
+        # the install manifest the project's README applies, from the tag
+        return Release(name, ver, f"raw.githubusercontent.com/rancher/local-path-provisioner/{ver}/deploy/local-path-storage.yaml",
                        upstream_checksum=None)
     if name.startswith(IMAGE_PREFIX) and name[len(IMAGE_PREFIX) :] in IMAGES:
         short = name[len(IMAGE_PREFIX) :]

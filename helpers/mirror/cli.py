@@ -27,6 +27,7 @@ from helpers.mirror.etcd import etcd_unit
 from helpers.mirror.flannel import cni_plugin_unit, flanneld_unit
 from helpers.mirror.kubernetes import agnhost_unit, kubernetes_unit
 from helpers.mirror.layout import Unit, build_unit, is_built, publish, record_of, write_manifest
+from helpers.mirror.localpath import local_path_unit
 from helpers.mirror.metallb import metallb_unit
 from helpers.mirror.pause import pause_unit
 from helpers.mirror.progress import Progress
@@ -57,6 +58,7 @@ UNIT_FACTORIES: list[Callable[[dict], Unit]] = [
     metallb_unit,
     gateway_api_unit,
     traefik_unit,
+    local_path_unit,
     kubernetes_unit,
     agnhost_unit,
 ]

@@ -27,6 +27,7 @@ INTERVAL = 30.0
 TYPICAL_SECONDS = {
     "kubernetes": 320, "agnhost": 110, "coredns": 90, "flannel": 55, "containerd": 50,
     "etcd": 45, "crictl": 27, "cni-plugins": 18, "runc": 16, "traefik": 280, "metallb": 76,
+    "local-path-provisioner": 60,
 }
 
 
