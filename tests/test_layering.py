@@ -40,7 +40,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "chapters": (
         "hostprep", "loadbalancer", "loadbalancer.*", "etcd", "etcd.*", "control_plane", "control_plane.*",
         "containerd", "kubelet", "kubelet.*", "kube_proxy", "flannel", "coredns", "pod_network", "objects", "objects.*",
-        "metallb", "metallb.*", "routing", "routing.*",
+        "metallb", "metallb.*", "routing", "routing.*", "storage", "storage.*",
     ),
     "top": ("__main__", "runbook", "certs", "lab", "lab.*", "mirror", "mirror.*"),
 }
