@@ -63,7 +63,7 @@ def _on_node(fleet, node: str, path: str) -> str:
 
 def _events(core, name: str) -> list[tuple[str, str]]:
     found = core.list_namespaced_event(DEMO_NS, field_selector=f"involvedObject.name={name}").items
-    return [(e.reason, e.message) for e in sorted(found, key=lambda e: e.last_timestamp or e.event_time or 0)]
+    return [(e.reason, e.message) for e in sorted(found, key=lambda e: e.last_timestamp or e.event_time or e.metadata.creation_timestamp)]
 
 
 def first_consumer(fleet, pending_for: float = 3.0) -> Verdict:
