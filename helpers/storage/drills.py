@@ -26,6 +26,7 @@ from helpers.storage.volumes import (
     STS,
     WRITER,
     claim_document,
+    namespace_document,
     pod_document,
     read_file,
     volume_of,
@@ -77,7 +78,7 @@ def first_consumer(fleet, pending_for: float = 3.0) -> Verdict:
     api = api_client(inv)
     core = client.CoreV1Api(api)
     line, problems = Timeline(), []
-    apply_objects(api, [claim_document(SCRATCH)], "a claim nobody uses yet")
+    apply_objects(api, [namespace_document(), claim_document(SCRATCH)], "a claim nobody uses yet")
     line.add(f"claim {SCRATCH} created", "no pod uses it")
     time.sleep(pending_for)  # a bounded look: binding would have happened by now without WaitForFirstConsumer
     state = volume_of(inv, SCRATCH)
