@@ -52,10 +52,8 @@ def coredns_unit(versions: dict) -> Unit:
     outputs = [Output(rel, rel.filename, MODULE, version)]
 
     def build(unit: Unit) -> None:
-        env = gobuild.go_env(toolchain)
-        info = gobuild.module_download(MODULE, version, env, unit.log_file)
+        info, env = gobuild.wrap_module(MODULE, version, unit, toolchain)
         src = unit.dir / "src"
-        gobuild.write_wrapper_module(src, "kubernetes-journey/build/coredns", {MODULE: version})
         (src / "main.go").write_text(main_go((Path(info["Dir"]) / "plugin.cfg").read_text()))
         bin_dir = unit.dir / "bin"
         gobuild.go_build(

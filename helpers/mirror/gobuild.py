@@ -193,6 +193,18 @@ def module_download(module: str, version: str, env: dict[str, str], log_file: Pa
     return data
 
 
+def wrap_module(module: str, version: str, unit, toolchain: str, cgo: bool = False) -> tuple[dict, dict[str, str]]:
+    """Download ``module@version`` and write the wrapper go.mod in ``unit.dir/src``; returns (module info, env).
+
+    The wrapper is ``kubernetes-journey/build/<unit name>``, requiring the module alone, so
+    its dependencies resolve to the versions the module's own go.mod pins.
+    """
+    env = go_env(toolchain, cgo=cgo)
+    info = module_download(module, version, env, unit.log_file)
+    write_wrapper_module(unit.dir / "src", f"kubernetes-journey/build/{unit.name}", {module: version})
+    return info, env
+
+
 def go_build(
     src: Path,
     out_dir: Path,

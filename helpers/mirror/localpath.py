@@ -36,11 +36,9 @@ def local_path_unit(versions: dict) -> Unit:
     ]
 
     def build(unit: Unit) -> None:
-        env = gobuild.go_env(toolchain)
-        info = gobuild.module_download(MODULE, version, env, unit.log_file)
+        info, env = gobuild.wrap_module(MODULE, version, unit, toolchain)
         source = Path(info["Dir"])
         src = unit.dir / "src"
-        gobuild.write_wrapper_module(src, "kubernetes-journey/build/local-path-provisioner", {MODULE: version})
         bin_dir = unit.dir / "bin"
         gobuild.go_build(src, bin_dir, [MODULE], env, unit.log_file,
                          ldflags=f"-s -w -X main.VERSION={version}", step=f"build local-path-provisioner {version}")

@@ -44,11 +44,9 @@ def metallb_unit(versions: dict) -> Unit:
     ]
 
     def build(unit: Unit) -> None:
-        env = gobuild.go_env(toolchain)
-        info = gobuild.module_download(MODULE, version, env, unit.log_file)
+        info, env = gobuild.wrap_module(MODULE, version, unit, toolchain)
         source = Path(info["Dir"])
         src = unit.dir / "src"
-        gobuild.write_wrapper_module(src, "kubernetes-journey/build/metallb", {MODULE: version})
         bin_dir = unit.dir / "bin"
         stamp = f"-X '{MODULE}/internal/version.gitCommit={info['Hash'][:12] or version}' " \
                 f"-X '{MODULE}/internal/version.gitBranch={version}'"

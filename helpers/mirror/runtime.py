@@ -41,13 +41,6 @@ _PLUGIN_DIRS = {
 }
 
 
-def _download(module: str, version: str, unit: Unit, toolchain: str, cgo: bool = False) -> tuple[dict, dict]:
-    env = gobuild.go_env(toolchain, cgo=cgo)
-    info = gobuild.module_download(module, version, env, unit.log_file)
-    gobuild.write_wrapper_module(unit.dir / "src", f"kubernetes-journey/build/{unit.name}", {module: version})
-    return info, env
-
-
 def containerd_unit(versions: dict) -> Unit:
     """The containerd release tarball (containerd, the runc shim, ctr) at the pinned version."""
     version = versions["containerd"]
@@ -56,7 +49,7 @@ def containerd_unit(versions: dict) -> Unit:
     outputs = [Output(rel, rel.filename, CONTAINERD_MODULE, version, note="containerd, containerd-shim-runc-v2, ctr")]
 
     def build(unit: Unit) -> None:
-        info, env = _download(CONTAINERD_MODULE, version, unit, toolchain)
+        info, env = gobuild.wrap_module(CONTAINERD_MODULE, version, unit, toolchain)
         stamp = (f"-X {CONTAINERD_MODULE}/version.Version={version}"
                  f" -X {CONTAINERD_MODULE}/version.Revision={info['Hash']}"
                  f" -X {CONTAINERD_MODULE}/version.Package={CONTAINERD_MODULE}")
@@ -101,7 +94,7 @@ def runc_unit(versions: dict) -> Unit:
         if not LIBSECCOMP.exists():
             raise BuildError(f"failed to build runc {version}: {LIBSECCOMP} is missing "
                              "(install Debian's libseccomp-dev; ci/setup.sh does)")
-        info, env = _download(RUNC_MODULE, version, unit, toolchain, cgo=True)
+        info, env = gobuild.wrap_module(RUNC_MODULE, version, unit, toolchain, cgo=True)
         bin_dir = unit.dir / "bin"
         gobuild.go_build(
             unit.dir / "src", bin_dir, [RUNC_MODULE], env, unit.log_file,
@@ -125,7 +118,7 @@ def cni_plugins_unit(versions: dict) -> Unit:
     assert sorted(packages) == sorted(CNI_PLUGINS)
 
     def build(unit: Unit) -> None:
-        info, env = _download(PLUGINS_MODULE, version, unit, toolchain)
+        info, env = gobuild.wrap_module(PLUGINS_MODULE, version, unit, toolchain)
         bin_dir = unit.dir / "bin"
         gobuild.go_build(
             unit.dir / "src", bin_dir, list(packages.values()), env, unit.log_file,
@@ -147,7 +140,7 @@ def crictl_unit(versions: dict) -> Unit:
     outputs = [Output(rel, rel.filename, CRI_TOOLS_MODULE, version)]
 
     def build(unit: Unit) -> None:
-        info, env = _download(CRI_TOOLS_MODULE, version, unit, toolchain)
+        info, env = gobuild.wrap_module(CRI_TOOLS_MODULE, version, unit, toolchain)
         bin_dir = unit.dir / "bin"
         gobuild.go_build(
             unit.dir / "src", bin_dir, [f"{CRI_TOOLS_MODULE}/cmd/crictl"], env, unit.log_file,
