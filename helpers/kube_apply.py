@@ -80,3 +80,25 @@ def apply_objects(api: client.ApiClient, docs: Iterable[dict], title: str) -> Re
             status, detail = "ok", "unchanged"
         results[key] = Result(key, status, detail, time.monotonic() - t0)
     return Report(title, results, time.monotonic() - started).raise_for_failures()
+
+
+def mirror_documents(inv, artifact: str) -> list[dict]:
+    """The objects of a release manifest in the mirror (``metallb-manifest``, ...), fetched sha256-verified."""
+    from helpers import artifacts  # noqa: PLC0415
+
+    return [doc for doc in yaml.safe_load_all(artifacts.fetch(inv, artifact).path.read_text()) if doc]
+
+
+def apply_and_roll_out(api: client.ApiClient, docs: Iterable[dict], title: str, namespace: str, deployment: str,
+                       timeout: float = 180.0) -> Report:
+    """:func:`apply_objects`, then wait for Deployment ``namespace/deployment`` to roll out.
+
+    The report gets one more row, ``rollout``, with the seconds waited.
+    """
+    from helpers.kube_wait import wait_rolled_out  # noqa: PLC0415
+
+    started = time.monotonic()
+    report = apply_objects(api, docs, title)
+    waited = wait_rolled_out(client.AppsV1Api(api), namespace, deployment, timeout=timeout)
+    results = {**report.results, "rollout": Result("rollout", "ok", f"rolled out (waited {waited:.1f} s)", waited)}
+    return Report(title, results, time.monotonic() - started)

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from helpers.kube import api_client
 from helpers.report import Report
 from helpers.topology import MIN_POOL, pool_of  # noqa: F401 - re-exported
@@ -35,10 +33,9 @@ GROUP = "metallb.io"
 
 def manifest_documents(inv) -> list[dict[str, Any]]:
     """The objects of the pinned ``metallb-native.yaml``, from the mirror (sha256-verified)."""
-    from helpers import artifacts  # noqa: PLC0415
+    from helpers.kube_apply import mirror_documents  # noqa: PLC0415
 
-    artifact = artifacts.fetch(inv, "metallb-manifest")
-    return [doc for doc in yaml.safe_load_all(artifact.path.read_text()) if doc]
+    return mirror_documents(inv, "metallb-manifest")
 
 
 def ensure_metallb(inv) -> Report:

@@ -27,8 +27,6 @@ import time
 from ipaddress import IPv4Address
 from typing import Any
 
-import yaml
-
 from helpers.kube import api_client
 from helpers.report import Report, Result
 from helpers.topology import fixed_addresses
@@ -52,10 +50,9 @@ def router_address(inv) -> IPv4Address:
 
 def crd_documents(inv) -> list[dict[str, Any]]:
     """The Gateway API standard-channel CRDs of the pinned release, from the mirror (sha256-verified)."""
-    from helpers import artifacts  # noqa: PLC0415
+    from helpers.kube_apply import mirror_documents  # noqa: PLC0415
 
-    artifact = artifacts.fetch(inv, "gateway-api-crds")
-    return [doc for doc in yaml.safe_load_all(artifact.path.read_text()) if doc]
+    return mirror_documents(inv, "gateway-api-crds")
 
 
 def _rbac() -> list[dict[str, Any]]:
@@ -188,20 +185,17 @@ def ensure_router(inv, timeout: float = 180.0) -> Report:
     from kubernetes import client  # noqa: PLC0415
 
     from helpers.kube import load_balancer_address  # noqa: PLC0415
-    from helpers.kube_apply import apply_objects  # noqa: PLC0415
-    from helpers.kube_wait import wait_rolled_out  # noqa: PLC0415
+    from helpers.kube_apply import apply_and_roll_out  # noqa: PLC0415
     from helpers.waiting import poll_until  # noqa: PLC0415
 
     api = api_client(inv)
     started = time.monotonic()
-    report = apply_objects(api, router_documents(inv), "Traefik (the HTTP router)")
-    waited = wait_rolled_out(client.AppsV1Api(api), NAMESPACE, NAME, timeout=timeout)
+    report = apply_and_roll_out(api, router_documents(inv), "Traefik (the HTTP router)", NAMESPACE, NAME, timeout)
     core = client.CoreV1Api(api)
     want = router_address(inv)
     got = poll_until(lambda: load_balancer_address(core.read_namespaced_service(NAME, NAMESPACE)), lambda a: a == want,
                      what=f"address {want}", where=f"Service/{NAMESPACE}/{NAME}", timeout=60, interval=1.0,
                      describe=lambda a: f"status shows {a or '<pending>'}")
-    results = dict(report.results)
-    results["rollout"] = Result("rollout", "ok", f"2 replicas ready (waited {waited:.1f} s), "
-                                f"address {got.value}", waited)
+    results = {**report.results, "address": Result("address", "ok", f"{got.value} (waited {got.seconds:.1f} s)",
+                                                   got.seconds)}
     return Report(report.title, results, time.monotonic() - started)

@@ -16,13 +16,12 @@ applied server-side with three changes, each listed by :func:`departures` and sh
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import yaml
 
 from helpers.kube import api_client
-from helpers.report import Report, Result
+from helpers.report import Report
 from helpers.verdict import Verdict
 
 NAMESPACE = "local-path-storage"
@@ -36,10 +35,9 @@ DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
 
 def upstream_documents(inv) -> list[dict[str, Any]]:
     """The objects of the pinned ``local-path-storage.yaml``, unchanged, from the mirror (sha256-verified)."""
-    from helpers import artifacts  # noqa: PLC0415
+    from helpers.kube_apply import mirror_documents  # noqa: PLC0415
 
-    artifact = artifacts.fetch(inv, "local-path-manifest")
-    return [doc for doc in yaml.safe_load_all(artifact.path.read_text()) if doc]
+    return mirror_documents(inv, "local-path-manifest")
 
 
 def _helper_pod(text: str, image: str) -> str:
@@ -99,17 +97,10 @@ def _changed_field(a: Any, b: Any, path: str = "") -> str:
 
 def ensure_local_path(inv, timeout: float = 180.0) -> Report:
     """Apply the provisioner's objects and wait for it to roll out."""
-    from kubernetes import client  # noqa: PLC0415
+    from helpers.kube_apply import apply_and_roll_out  # noqa: PLC0415
 
-    from helpers.kube_apply import apply_objects  # noqa: PLC0415
-    from helpers.kube_wait import wait_rolled_out  # noqa: PLC0415
-
-    api = api_client(inv)
-    started = time.monotonic()
-    report = apply_objects(api, manifest_documents(inv), "local-path provisioner (local-path-storage.yaml)")
-    waited = wait_rolled_out(client.AppsV1Api(api), NAMESPACE, DEPLOYMENT, timeout=timeout)
-    results = {**report.results, "rollout": Result("rollout", "ok", f"ready (waited {waited:.1f} s)", waited)}
-    return Report(report.title, results, time.monotonic() - started)
+    return apply_and_roll_out(api_client(inv), manifest_documents(inv), "local-path provisioner (local-path-storage.yaml)",
+                              NAMESPACE, DEPLOYMENT, timeout)
 
 
 def verify_default_class(inv) -> Verdict:
