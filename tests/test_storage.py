@@ -123,3 +123,11 @@ def test_the_node_a_volume_lives_on_is_read_from_its_affinity():
             client.V1NodeSelectorRequirement(key="kubernetes.io/hostname", operator="In", values=["kube-node02"])])]))))
     assert volumes.affinity_node(pv) == "kube-node02"
     assert volumes.affinity_node(client.V1PersistentVolume(spec=client.V1PersistentVolumeSpec())) == ""
+
+
+def test_the_volumes_picture_puts_each_volume_under_its_node(inv):
+    volumes = {"kube-node01": [("pvc-1234", "kj-storage/kj-data", ["kj-writer @ kube-node01"])], "kube-node02": []}
+    fig = storage.plot_volumes(inv, volumes)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "kube-node01" in texts and "no local-path volume" in texts
+    assert any("claim kj-storage/kj-data" in t and "kj-writer @ kube-node01" in t for t in texts)

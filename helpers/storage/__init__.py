@@ -14,10 +14,12 @@ scheduled, on that pod's node, instead of on a node chosen before the scheduler 
 - :mod:`~helpers.storage.volumes`: the claim and pod that stay, the StatefulSet, reading what
   a claim is bound to;
 - :mod:`~helpers.storage.drills`: the demonstrations (first consumer, reclaim, a pod
-  replaced, a StatefulSet restarted).
+  replaced, a StatefulSet restarted);
+- :mod:`~helpers.storage.figure`: the volumes drawn under the nodes that hold them.
 """
 
 from helpers.storage.drills import first_consumer, replace_pod, restart_statefulset
+from helpers.storage.figure import live_volumes, plot_volumes
 from helpers.storage.install import (
     CLASS,
     NAMESPACE,
@@ -44,6 +46,6 @@ from helpers.storage.volumes import (
 __all__ = [
     "CLAIM", "CLASS", "DEMO_NS", "NAMESPACE", "STS", "WRITER",
     "claim_document", "departures", "ensure_data", "ensure_local_path", "ensure_statefulset", "first_consumer",
-    "manifest_documents", "pod_document", "read_file", "replace_pod", "restart_statefulset", "statefulset_document",
+    "live_volumes", "manifest_documents", "plot_volumes", "pod_document", "read_file", "replace_pod", "restart_statefulset", "statefulset_document",
     "upstream_documents", "verify_default_class", "volume_of",
 ]
