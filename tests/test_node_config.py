@@ -300,3 +300,14 @@ def test_node_certificates(inv, tmp_path, monkeypatch):
     assert pki.cert_sans(serving) == ["kube-node01", "kube-node01.kube.demo", "192.168.4.31"]
     again = node_pki.ensure_node_certificates(inv)
     assert again.changed == 0 and again.ok == 7
+
+
+def test_lab_kubelets_evict_on_space_left_real_hosts_on_upstream_defaults(inv):
+    lab = yaml.safe_load(kubelet.render_config(kubelet.settings_for(inv, inv.host("kube-node01"), V2_HOST)))
+    assert lab["evictionHard"]["nodefs.available"] == "1Gi" and lab["evictionHard"]["imagefs.available"] == "1Gi"
+    assert not any(v.endswith("%") for k, v in lab["evictionHard"].items() if k.endswith(".available"))
+    real = load_inventory(REPO / "inventories" / "example-real-hosts.yaml")
+    assert real.lab is None
+    worker = real.hosts_with("worker")[0]
+    cfg = yaml.safe_load(kubelet.render_config(kubelet.settings_for(real, worker, V2_HOST)))
+    assert "evictionHard" not in cfg

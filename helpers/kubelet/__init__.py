@@ -60,6 +60,8 @@ class KubeletSettings:
         cluster_dns: the cluster DNS Service address.
         cluster_domain: the cluster's DNS domain.
         taints: taints to register with (masters: control-plane NoSchedule).
+        eviction_hard: the kubelet's hard eviction thresholds when they are not upstream's
+            defaults (see :data:`LAB_EVICTION_HARD`); empty: the defaults.
     """
 
     node_name: str
@@ -67,6 +69,16 @@ class KubeletSettings:
     cluster_dns: str
     cluster_domain: str
     taints: list[dict] = field(default_factory=list)
+    eviction_hard: dict[str, str] = field(default_factory=dict)
+
+
+#: Hard eviction thresholds on the lab's machines. Upstream's defaults are shares of the disk
+#: (``nodefs.available<10%``, ``imagefs.available<15%``); a lab machine's root is a directory
+#: on the operator's own file system, so those shares measure the operator's disk, not the
+#: node's: a host with 15 % free put every node under disk pressure (tainted, no pod scheduled).
+#: On the lab the thresholds are amounts of space, the same on any host.
+LAB_EVICTION_HARD = {"memory.available": "100Mi", "nodefs.available": "1Gi", "nodefs.inodesFree": "5%",
+                     "imagefs.available": "1Gi", "imagefs.inodesFree": "5%"}
 
 
 def settings_for(inv, host, facts: NodeFacts) -> KubeletSettings:
@@ -74,7 +86,8 @@ def settings_for(inv, host, facts: NodeFacts) -> KubeletSettings:
     from helpers.k8s_pki import cluster_domain  # noqa: PLC0415
 
     taints = [MASTER_TAINT] if "master" in host.roles else []
-    return KubeletSettings(host.name, facts, str(inv.network.cluster_dns), cluster_domain(inv), taints)
+    eviction = dict(LAB_EVICTION_HARD) if inv.lab is not None else {}
+    return KubeletSettings(host.name, facts, str(inv.network.cluster_dns), cluster_domain(inv), taints, eviction)
 
 
 def render_config(s: KubeletSettings) -> str:
@@ -92,6 +105,7 @@ def render_config(s: KubeletSettings) -> str:
         "local_storage_isolation": s.facts.local_storage_isolation,
         "kubelet_fs": s.facts.kubelet_fs,
         "tls_cipher_suites": TLS_CIPHER_SUITES, "pod_pids_limit": POD_PIDS_LIMIT,
+        "eviction_hard": s.eviction_hard,
     })
 
 
