@@ -140,9 +140,45 @@ def wait_rolled_out(apps, namespace: str, name: str, timeout: float = 180.0) -> 
     """
     from helpers.waiting import poll_until  # noqa: PLC0415
 
-    return poll_until(lambda: apps.read_namespaced_deployment(name, namespace), rolled_out,
-                      what=f"Deployment {name} rolled out", where=f"Deployment/{namespace}/{name}",
-                      timeout=timeout, interval=1.0, describe=rollout_state).seconds
+    try:
+        return poll_until(lambda: apps.read_namespaced_deployment(name, namespace), rolled_out,
+                          what=f"Deployment {name} rolled out", where=f"Deployment/{namespace}/{name}",
+                          timeout=timeout, interval=1.0, describe=rollout_state).seconds
+    except WaitTimeout as err:
+        # the counts say that it is stuck; its pods say why (not scheduled, image, CNI, probe)
+        raise WaitTimeout(f"Deployment/{namespace}/{name}", err.what, err.seconds,
+                          f"{err.last}; pods: {pods_state(apps, namespace, name)}") from None
+
+
+def pods_state(apps, namespace: str, name: str, limit: int = 4) -> str:
+    """Each pod of Deployment ``name``: node, phase, and why a container is not ready, with its latest events."""
+    from kubernetes import client  # noqa: PLC0415
+
+    try:
+        return _pods_state(apps, client.CoreV1Api(apps.api_client), namespace, name, limit)
+    except Exception as err:  # noqa: BLE001 - a diagnosis must not hide the timeout it explains
+        return f"(could not read them: {shorten(err, 200)})"
+
+
+def _pods_state(apps, core, namespace: str, name: str, limit: int) -> str:
+    dep = apps.read_namespaced_deployment(name, namespace)
+    selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())
+    pods = core.list_namespaced_pod(namespace, label_selector=selector).items
+    parts = []
+    for pod in pods[:limit]:
+        why = []
+        for cs in pod.status.container_statuses or []:
+            state = cs.state
+            if state and state.waiting:
+                why.append(f"{cs.name} waiting {state.waiting.reason}: {shorten(state.waiting.message or '', 120)}")
+            elif not cs.ready:
+                why.append(f"{cs.name} running, not ready (restarts {cs.restart_count})")
+        events = core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={pod.metadata.name}").items
+        latest = sorted(events, key=lambda e: e.last_timestamp or e.event_time or e.metadata.creation_timestamp)[-2:]
+        why += [f"{e.reason}: {shorten(e.message or '', 120)}" for e in latest if e.type == "Warning"]
+        parts.append(f"{pod.metadata.name} on {pod.spec.node_name or 'no node'} {pod.status.phase}"
+                     + (f" ({'; '.join(why)})" if why else ""))
+    return " | ".join(parts) or "none"
 
 
 def wait_crds_established(api, names: list[str], timeout: float = 60.0) -> float:
