@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from helpers.routing.router import APPS_NS, MANAGED, NAMESPACE
 
@@ -86,7 +86,15 @@ def secret_documents(ca, leaf) -> list[dict[str, Any]]:
             for ns in (APPS_NS, NAMESPACE)]
 
 
-def ensure_tls(inv):
+class TlsApplied(NamedTuple):
+    """What :func:`ensure_tls` did (``report``) and the two pairs it served (``ca``, ``leaf``), to show."""
+
+    report: Any
+    ca: Any
+    leaf: Any
+
+
+def ensure_tls(inv) -> TlsApplied:
     """Issue (or reuse) the certificate and apply its two Secrets; the report never shows the key."""
     from helpers.kube import api_client  # noqa: PLC0415
     from helpers.kube_apply import apply_objects  # noqa: PLC0415
@@ -97,4 +105,4 @@ def ensure_tls(inv):
     results = {"certificate": Result("certificate", "changed" if changed else "ok",
                                      f"{leaf.cert_path.name}: {getattr(leaf, 'detail', '') or 'reused'}"),
                **applied.results}
-    return Report(applied.title, results, applied.seconds)
+    return TlsApplied(Report(applied.title, results, applied.seconds), ca, leaf)
