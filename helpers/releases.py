@@ -42,7 +42,12 @@ IMAGES = {
     "metallb-speaker": ("quay.io/metallb/speaker", "metallb"),
     "traefik": ("docker.io/library/traefik", "traefik"),
     "local-path-provisioner": ("docker.io/rancher/local-path-provisioner", "local_path_provisioner"),
+    "redis": ("docker.io/library/redis", "redis"),
+    "guestbook": ("localhost/kubernetes-journey/guestbook", "guestbook"),
 }
+
+#: Images of this project (built from its own source, published nowhere): never fetched.
+PROJECT_IMAGES = ("guestbook",)
 
 #: Manifests published beside a release: artifact name -> versions.yaml key.
 MANIFESTS = {"metallb-manifest": "metallb", "gateway-api-crds": "gateway_api",
@@ -117,6 +122,8 @@ def load_versions(path: str | os.PathLike | None = None) -> dict[str, Any]:
         "traefik",
         "gateway_api",
         "local_path_provisioner",
+        "redis",
+        "guestbook",
         *RUNTIME_KEYS,
     )
     missing = [key for key in required if not data.get(key)]

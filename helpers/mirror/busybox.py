@@ -9,33 +9,13 @@ for every applet; ``CMD ["sh"]`` as upstream.
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-
 from helpers.artifacts import release
 from helpers.errors import BuildError
 from helpers.mirror import images
+from helpers.mirror.debian import download, run, upstream_version
 from helpers.mirror.layout import Output, Unit
 
 PACKAGE = "busybox-static"
-
-
-def _run(cmd: list[str], cwd: Path, log_file: Path, step: str) -> str:
-    with open(log_file, "a") as lf:
-        lf.write(f"\n$ {' '.join(cmd)}\n")
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    with open(log_file, "a") as lf:
-        lf.write(proc.stdout + proc.stderr)
-    if proc.returncode != 0:
-        raise BuildError(
-            f"failed to {step}: {' '.join(cmd)} exited {proc.returncode}: {proc.stderr.strip()[-500:]}"
-        )
-    return proc.stdout
-
-
-def debian_upstream_version(debian_version: str) -> str:
-    """'1:1.35.0-4+deb12u1+b1' -> '1.35.0' (no epoch, no Debian revision)."""
-    return debian_version.split(":", 1)[-1].rsplit("-", 1)[0]
 
 
 def busybox_unit(versions: dict) -> Unit:
@@ -57,25 +37,19 @@ def busybox_unit(versions: dict) -> Unit:
         work.mkdir(parents=True, exist_ok=True)
         for old in work.glob("*.deb"):
             old.unlink()
-        _run(
-            ["apt-get", "download", PACKAGE],
-            work,
-            unit.log_file,
-            f"download Debian package {PACKAGE}",
-        )
-        deb = next(work.glob("*.deb"))
-        debver = _run(
+        deb = download(PACKAGE, work, unit.log_file)
+        debver = run(
             ["dpkg-deb", "-f", str(deb), "Version"], work, unit.log_file, "read the package version"
         ).strip()
-        if debian_upstream_version(debver) != version:
+        if upstream_version(debver) != version:
             raise BuildError(
                 f"failed to build busybox {version}: apt offers {PACKAGE} {debver}; pin busybox: "
-                f"{debian_upstream_version(debver)} in versions.yaml"
+                f"{upstream_version(debver)} in versions.yaml"
             )
         root = work / "root"
-        _run(["dpkg-deb", "-x", str(deb), str(root)], work, unit.log_file, f"extract {deb.name}")
+        run(["dpkg-deb", "-x", str(deb), str(root)], work, unit.log_file, f"extract {deb.name}")
         binary = root / "bin" / "busybox"
-        applets = _run([str(binary), "--list"], work, unit.log_file, "list busybox applets").split()
+        applets = run([str(binary), "--list"], work, unit.log_file, "list busybox applets").split()
         entries = [images.File("bin/busybox", binary, 0o755), *images.base_files()]
         entries += [
             images.Symlink(f"bin/{a}", "busybox") for a in sorted(set(applets)) if a != "busybox"

@@ -25,12 +25,14 @@ from helpers.mirror.busybox import busybox_unit
 from helpers.mirror.coredns import coredns_unit
 from helpers.mirror.etcd import etcd_unit
 from helpers.mirror.flannel import cni_plugin_unit, flanneld_unit
+from helpers.mirror.guestbook import guestbook_unit
 from helpers.mirror.kubernetes import agnhost_unit, kubernetes_unit
 from helpers.mirror.layout import Unit, build_unit, is_built, publish, record_of, write_manifest
 from helpers.mirror.localpath import local_path_unit
 from helpers.mirror.metallb import metallb_unit
 from helpers.mirror.pause import pause_unit
 from helpers.mirror.progress import Progress
+from helpers.mirror.redis import redis_unit
 from helpers.mirror.runtime import (
     cni_plugins_unit,
     containerd_service_unit,
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 UNIT_FACTORIES: list[Callable[[dict], Unit]] = [
     pause_unit,
     busybox_unit,
+    redis_unit,
     containerd_service_unit,
     crictl_unit,
     runc_unit,
@@ -59,6 +62,7 @@ UNIT_FACTORIES: list[Callable[[dict], Unit]] = [
     gateway_api_unit,
     traefik_unit,
     local_path_unit,
+    guestbook_unit,
     kubernetes_unit,
     agnhost_unit,
 ]

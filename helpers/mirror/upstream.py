@@ -48,6 +48,7 @@ from helpers import paths
 from helpers.artifacts import Release, parse_sha256_file
 from helpers.errors import ChecksumMismatch, ConfigError, DownloadFailed
 from helpers.localfiles import atomic_open
+from helpers.releases import IMAGE_PREFIX, PROJECT_IMAGES
 
 log = logging.getLogger(__name__)
 
@@ -334,6 +335,8 @@ def can_verify(unit, versions: dict) -> str:
     pins = (versions.get("sha256") or {}).get("upstream") or {}
     for out in unit.outputs:
         rel = out.release
+        if rel.name.removeprefix(IMAGE_PREFIX) in PROJECT_IMAGES:
+            return f"{rel.filename} is this project's own image, built from its source"
         if not rel.image_ref and not rel.upstream_checksum and not pins.get(rel.name):
             return f"upstream publishes no checksum for {rel.filename} and versions.yaml pins none"
     return ""
