@@ -13,6 +13,7 @@ DEB_PACKAGES=(
   iproute2 iptables nftables curl rsync ca-certificates
   build-essential git libseccomp-dev     # artifacts: static pause, go builds, runc (static seccomp)
   containerd runc busybox-static         # image-bundle import test, nested-container lab test
+  chromium                               # 09's browser check (Playwright drives /usr/bin/chromium)
 )
 
 missing=()

@@ -150,6 +150,28 @@ def wait_rolled_out(apps, namespace: str, name: str, timeout: float = 180.0) -> 
                           f"{err.last}; pods: {pods_state(apps, namespace, name)}") from None
 
 
+def statefulset_ready(sts) -> bool:
+    """Whether a StatefulSet's controller has seen its spec and every replica is Ready and of the current revision."""
+    st = sts.status
+    return ((st.observed_generation or 0) >= (sts.metadata.generation or 0)
+            and (st.ready_replicas or 0) == sts.spec.replicas and (st.replicas or 0) == sts.spec.replicas
+            and st.current_revision == st.update_revision)
+
+
+def wait_statefulset_ready(apps, namespace: str, name: str, timeout: float = 180.0) -> float:
+    """Poll StatefulSet ``namespace/name`` until :func:`statefulset_ready`; return the seconds waited.
+
+    Raises:
+        WaitTimeout: not ready at the deadline, with the counts last seen.
+    """
+    from helpers.waiting import poll_until  # noqa: PLC0415
+
+    return poll_until(lambda: apps.read_namespaced_stateful_set(name, namespace), statefulset_ready,
+                      what=f"StatefulSet {name} ready", where=f"StatefulSet/{namespace}/{name}", timeout=timeout,
+                      interval=1.0, describe=lambda s: f"ready {s.status.ready_replicas or 0} of {s.spec.replicas}, "
+                      f"revision {s.status.current_revision} -> {s.status.update_revision}").seconds
+
+
 def pods_state(apps, namespace: str, name: str, limit: int = 4) -> str:
     """Each pod of Deployment ``name``: node, phase, and why a container is not ready, with its latest events."""
     from kubernetes import client  # noqa: PLC0415

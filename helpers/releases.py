@@ -44,6 +44,7 @@ IMAGES = {
     "local-path-provisioner": ("docker.io/rancher/local-path-provisioner", "local_path_provisioner"),
     "redis": ("docker.io/library/redis", "redis"),
     "guestbook": ("localhost/kubernetes-journey/guestbook", "guestbook"),
+    "metrics-server": ("registry.k8s.io/metrics-server/metrics-server", "metrics_server"),
 }
 
 #: Images of this project (built from its own source, published nowhere): never fetched.
@@ -51,7 +52,7 @@ PROJECT_IMAGES = ("guestbook",)
 
 #: Manifests published beside a release: artifact name -> versions.yaml key.
 MANIFESTS = {"metallb-manifest": "metallb", "gateway-api-crds": "gateway_api",
-             "local-path-manifest": "local_path_provisioner"}
+             "local-path-manifest": "local_path_provisioner", "metrics-server-manifest": "metrics_server"}
 
 IMAGE_PREFIX = "image-bundle:"
 
@@ -124,6 +125,7 @@ def load_versions(path: str | os.PathLike | None = None) -> dict[str, Any]:
         "local_path_provisioner",
         "redis",
         "guestbook",
+        "metrics_server",
         *RUNTIME_KEYS,
     )
     missing = [key for key in required if not data.get(key)]
@@ -213,6 +215,11 @@ def release(
         ver = v["local_path_provisioner"]
         # the install manifest the project's README applies, from the tag
         return Release(name, ver, f"raw.githubusercontent.com/rancher/local-path-provisioner/{ver}/deploy/local-path-storage.yaml",
+                       upstream_checksum=None)
+    if name == "metrics-server-manifest":
+        ver = v["metrics_server"]
+        # the manifest the project's README applies, attached to each release
+        return Release(name, ver, f"github.com/kubernetes-sigs/metrics-server/releases/download/{ver}/components.yaml",
                        upstream_checksum=None)
     if name.startswith(IMAGE_PREFIX) and name[len(IMAGE_PREFIX) :] in IMAGES:
         short = name[len(IMAGE_PREFIX) :]

@@ -210,8 +210,9 @@ def api_server_url(inv) -> str:
     return f"https://{api_endpoint(inv)}:{API_PORT}"
 
 
-#: 07 needs two automatic addresses (echo, echo-local) and four fixed ones (:func:`fixed_addresses`).
-MIN_POOL = 6
+#: 07 needs two automatic addresses (echo, echo-local) and four fixed ones, 09 one more
+#: (:func:`fixed_addresses`).
+MIN_POOL = 7
 
 
 def pool_of(inv) -> tuple[IPv4Address, IPv4Address]:
@@ -228,12 +229,12 @@ def pool_of(inv) -> tuple[IPv4Address, IPv4Address]:
                           "subnet, e.g. loadbalancer_pool: 192.168.4.100-192.168.4.119")
     if len(pool) < MIN_POOL:
         raise ConfigError(f"network.loadbalancer_pool {pool} has {len(pool)} address(es); 07 needs at least "
-                          f"{MIN_POOL}: two handed out automatically, and four it asks for by address "
-                          "(the HTTP router, a shared one, a requested one, the single-address pool's)")
+                          f"{MIN_POOL}: two handed out automatically, and five asked for by address "
+                          "(07's HTTP router, shared one, requested one and single-address pool's; 09's guestbook)")
     return pool.first, pool.last
 
 
 def fixed_addresses(inv) -> dict[str, IPv4Address]:
-    """The pool addresses 07 asks for by name, from the pool's end; the rest are handed out automatically."""
+    """The pool addresses 07 and 09 ask for by name, from the pool's end; the rest are handed out automatically."""
     _, last = pool_of(inv)
-    return {"single": last, "fixed": last - 1, "shared": last - 2, "router": last - 3}
+    return {"single": last, "fixed": last - 1, "shared": last - 2, "router": last - 3, "guestbook": last - 4}

@@ -32,7 +32,7 @@ PACKAGE = REPO / "helpers"
 
 #: Layers, lowest first. An entry ending in ``.*`` covers a subpackage and its modules.
 LAYERS: dict[str, tuple[str, ...]] = {
-    "foundation": (".", "constants", "errors", "localfiles", "paths", "report", "tables", "templating", "verdict", "waiting"),
+    "foundation": (".", "constants", "errors", "localfiles", "paths", "report", "tables", "templating", "verdict", "waiting", "prober"),
     "core": ("artifacts", "releases", "inventory", "inventory.*", "remote", "remote.*", "ensure", "ensure.*", "pki", "pki.*", "kube", "kube_apply", "kube_wait", "facts", "facts.*", "notebook"),
     # what several chapters build on: names and addresses, the PKI layout, kubeconfigs,
     # node facts and node identities; a chapter may import these, they import no chapter
@@ -40,7 +40,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "chapters": (
         "hostprep", "loadbalancer", "loadbalancer.*", "etcd", "etcd.*", "control_plane", "control_plane.*",
         "containerd", "kubelet", "kubelet.*", "kube_proxy", "flannel", "coredns", "pod_network", "objects", "objects.*",
-        "metallb", "metallb.*", "routing", "routing.*", "storage", "storage.*",
+        "metallb", "metallb.*", "routing", "routing.*", "storage", "storage.*", "guestbook", "guestbook.*",
+        "metrics", "metrics.*",
     ),
     "top": ("__main__", "runbook", "certs", "lab", "lab.*", "mirror", "mirror.*"),
 }

@@ -30,6 +30,7 @@ from helpers.mirror.kubernetes import agnhost_unit, kubernetes_unit
 from helpers.mirror.layout import Unit, build_unit, is_built, publish, record_of, write_manifest
 from helpers.mirror.localpath import local_path_unit
 from helpers.mirror.metallb import metallb_unit
+from helpers.mirror.metricsserver import metrics_server_unit
 from helpers.mirror.pause import pause_unit
 from helpers.mirror.progress import Progress
 from helpers.mirror.redis import redis_unit
@@ -64,6 +65,7 @@ UNIT_FACTORIES: list[Callable[[dict], Unit]] = [
     local_path_unit,
     guestbook_unit,
     kubernetes_unit,
+    metrics_server_unit,
     agnhost_unit,
 ]
 

@@ -108,22 +108,13 @@ def ensure_statefulset(inv, timeout: float = 180.0):
     from kubernetes import client  # noqa: PLC0415
 
     from helpers.kube_apply import apply_objects  # noqa: PLC0415
-    from helpers.waiting import poll_until  # noqa: PLC0415
+    from helpers.kube_wait import wait_statefulset_ready  # noqa: PLC0415
 
     api = api_client(inv)
     report = apply_objects(api, [namespace_document(), headless_service(), statefulset_document()],
                            "a StatefulSet with a claim per replica")
-    apps = client.AppsV1Api(api)
-    poll_until(lambda: apps.read_namespaced_stateful_set(STS, DEMO_NS), _sts_ready, what="2 replicas Ready",
-               where=f"StatefulSet/{DEMO_NS}/{STS}", timeout=timeout, interval=1.0,
-               describe=lambda s: f"ready {s.status.ready_replicas or 0} of {s.spec.replicas}")
+    wait_statefulset_ready(client.AppsV1Api(api), DEMO_NS, STS, timeout)
     return report
-
-
-def _sts_ready(sts) -> bool:
-    st = sts.status
-    return ((st.observed_generation or 0) >= (sts.metadata.generation or 0) and (st.ready_replicas or 0) == sts.spec.replicas
-            and st.current_revision == st.update_revision)
 
 
 def wait_pod_ready(inv, name: str, timeout: float = 120.0, namespace: str = DEMO_NS):

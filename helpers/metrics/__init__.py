@@ -1,0 +1,20 @@
+"""09-applications, the second half: resource metrics (metrics-server, verified TLS) and autoscaling on them.
+
+- :mod:`~helpers.metrics.install`: metrics-server from the mirror (:func:`ensure_metrics_server`, :func:`departures`);
+- :mod:`~helpers.metrics.usage`: the metrics API read as ``kubectl top`` reads it (:func:`verify_metrics`);
+- :mod:`~helpers.metrics.autoscale`: a HorizontalPodAutoscaler under bounded load (:func:`autoscale_drill`).
+"""
+
+from helpers.metrics.autoscale import autoscale_drill, hpa_document, plot_autoscale
+from helpers.metrics.install import (
+    apiservice_condition,
+    departures,
+    ensure_metrics_server,
+    manifest_documents,
+)
+from helpers.metrics.usage import cpu_millicores, memory_mib, node_usage, pod_usage, verify_metrics
+
+__all__ = [
+    "apiservice_condition", "autoscale_drill", "cpu_millicores", "departures", "ensure_metrics_server", "hpa_document",
+    "manifest_documents", "memory_mib", "node_usage", "plot_autoscale", "pod_usage", "verify_metrics",
+]
