@@ -228,7 +228,7 @@ def pool_of(inv) -> tuple[IPv4Address, IPv4Address]:
         raise ConfigError("network.loadbalancer_pool is not set: give MetalLB a range of free addresses of the node "
                           "subnet, e.g. loadbalancer_pool: 192.168.4.100-192.168.4.119")
     if len(pool) < MIN_POOL:
-        raise ConfigError(f"network.loadbalancer_pool {pool} has {len(pool)} address(es); 07 needs at least "
+        raise ConfigError(f"network.loadbalancer_pool {pool} has {len(pool)} address(es); 07 and 09 need at least "
                           f"{MIN_POOL}: two handed out automatically, and five asked for by address "
                           "(07's HTTP router, shared one, requested one and single-address pool's; 09's guestbook)")
     return pool.first, pool.last

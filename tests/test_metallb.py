@@ -55,7 +55,7 @@ def test_the_echo_pods_pass_the_restricted_pod_security_level(inv):
     assert container["image"].startswith("registry.k8s.io/e2e-test-images/agnhost:")
 
 
-@pytest.mark.parametrize("pool, message", [(None, "is not set"), ("192.168.4.100-192.168.4.104", "at least 6")])
+@pytest.mark.parametrize("pool, message", [(None, "is not set"), ("192.168.4.100-192.168.4.105", "at least 7")])
 def test_a_missing_or_small_pool_is_named(tmp_path, pool, message):
     doc = yaml.safe_load((REPO / "inventories" / "lab.yaml").read_text())
     doc["ssh"] = {**doc["ssh"], "identity_file": "k", "known_hosts": "h"}

@@ -43,7 +43,7 @@ def _by_kind(docs, kind):
 def test_the_router_gets_its_own_fixed_address_of_the_pool(inv):
     plan = fixed_addresses(inv)
     pool = inv.network.loadbalancer_pool
-    assert len(set(plan.values())) == 4 and all(pool.first <= a <= pool.last for a in plan.values())
+    assert len(set(plan.values())) == len(plan) == 5 and all(pool.first <= a <= pool.last for a in plan.values())
     assert routing.router_address(inv) == plan["router"] == IPv4Address("192.168.4.116")
     (svc,) = _by_kind(routing.router_documents(inv), "Service")
     assert svc["metadata"]["annotations"]["metallb.io/loadBalancerIPs"] == "192.168.4.116"
