@@ -10,7 +10,7 @@ setup: .venv/.ready
 	bash ci/setup.sh
 	touch $@
 
-## up: the main job — artifacts, lab, then notebooks 01→08 headless.
+## up: the main job — artifacts, lab, then notebooks 01→09 headless.
 up: setup
 	$(PY) -m helpers up --inventory $(INVENTORY)
 

@@ -40,6 +40,8 @@ class Prober:
             raise ValueError(f"interval, limit and max_count must be positive (got {interval}, {limit}, {max_count})")
         self.probe, self.interval, self.limit, self.max_count = probe, interval, limit, max_count
         self.samples: list[Sample] = []
+        #: moments a drill marks on the timeline, ``(seconds, label)``
+        self.marks: list[tuple[float, str]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.started = 0.0
@@ -87,20 +89,35 @@ class Prober:
         self.stop()
 
     def summary(self, since: float = 0.0, until: float | None = None) -> dict[str, Any]:
-        """Counts over a window of the timeline: probes, answered, ratio, longest outage, failures' reasons."""
-        window = [s for s in self.samples if s.t >= since and (until is None or s.t <= until)]
-        answered = sum(s.ok for s in window)
-        longest, start = 0.0, None
-        for s in window:
-            if not s.ok and start is None:
-                start = s.t
-            elif s.ok and start is not None:
-                longest, start = max(longest, s.t - start), None
-        if start is not None and window:
-            longest = max(longest, window[-1].t + window[-1].seconds - start)
-        reasons: dict[str, int] = {}
-        for s in window:
-            if not s.ok:
-                reasons[s.detail] = reasons.get(s.detail, 0) + 1
-        return {"probes": len(window), "answered": answered, "ratio": answered / len(window) if window else 0.0,
-                "longest_outage": round(longest, 3), "failures": reasons}
+        """:func:`summarize` of this prober's samples."""
+        return summarize(self.samples, since, until)
+
+
+def summarize(samples: list[Sample], since: float = 0.0, until: float | None = None) -> dict[str, Any]:
+    """Counts over a window of a timeline: probes, answered, ratio, longest outage, failures' reasons."""
+    window = [s for s in samples if s.t >= since and (until is None or s.t <= until)]
+    answered = sum(s.ok for s in window)
+    longest, start = 0.0, None
+    for s in window:
+        if not s.ok and start is None:
+            start = s.t
+        elif s.ok and start is not None:
+            longest, start = max(longest, s.t - start), None
+    if start is not None and window:
+        longest = max(longest, window[-1].t + window[-1].seconds - start)
+    reasons: dict[str, int] = {}
+    for s in window:
+        if not s.ok:
+            reasons[s.detail] = reasons.get(s.detail, 0) + 1
+    return {"probes": len(window), "answered": answered, "ratio": answered / len(window) if window else 0.0,
+            "longest_outage": round(longest, 3), "failures": reasons}
+
+
+def to_json(samples: list[Sample]) -> list[list]:
+    """Samples as ``[t, ok, detail, seconds]`` lists (rounded to the millisecond), for a record."""
+    return [[round(s.t, 3), s.ok, s.detail, round(s.seconds, 3)] for s in samples]
+
+
+def from_json(rows: list[list]) -> list[Sample]:
+    """The inverse of :func:`to_json`."""
+    return [Sample(float(t), bool(ok), str(detail), float(seconds)) for t, ok, detail, seconds in rows]

@@ -45,6 +45,16 @@ class Verdict(Table):
 
     __repr__ = __str__
 
+    def to_dict(self) -> dict[str, Any]:
+        """The verdict as JSON-ready data (cells as text), for a record; :meth:`from_dict` reads it back."""
+        return {"title": self.title, "columns": self.columns, "rows": [[str(v) for v in r] for r in self.rows],
+                "problems": self.problems}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Verdict:
+        """A verdict from :meth:`to_dict`'s data."""
+        return cls(data["title"], data["columns"], data["rows"], data.get("problems", []))
+
     def _repr_html_(self) -> str:
         if self.ok:
             foot = "<p style='color:#2e7d32'><b>passed</b></p>"

@@ -32,7 +32,7 @@ PACKAGE = REPO / "helpers"
 
 #: Layers, lowest first. An entry ending in ``.*`` covers a subpackage and its modules.
 LAYERS: dict[str, tuple[str, ...]] = {
-    "foundation": (".", "constants", "errors", "localfiles", "paths", "report", "tables", "templating", "verdict", "waiting", "prober"),
+    "foundation": (".", "constants", "errors", "localfiles", "paths", "report", "tables", "templating", "verdict", "waiting", "prober", "records"),
     "core": ("artifacts", "releases", "inventory", "inventory.*", "remote", "remote.*", "ensure", "ensure.*", "pki", "pki.*", "kube", "kube_apply", "kube_wait", "facts", "facts.*", "notebook"),
     # what several chapters build on: names and addresses, the PKI layout, kubeconfigs,
     # node facts and node identities; a chapter may import these, they import no chapter

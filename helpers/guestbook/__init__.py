@@ -10,13 +10,21 @@
 
 from helpers.guestbook.browser import missing_browser, visit
 from helpers.guestbook.checks import call, read_entries, redis_cli, replication, verify_guestbook
-from helpers.guestbook.drills import lose_frontend, restart_leader, scale_frontend
+from helpers.guestbook.drills import (
+    DRILLS,
+    Drilled,
+    drill,
+    lose_frontend,
+    restart_leader,
+    scale_frontend,
+)
 from helpers.guestbook.figure import plot_probes
 from helpers.guestbook.install import address, ensure_guestbook
 from helpers.guestbook.objects import FOLLOWER, FRONTEND, LEADER, NAMESPACE, REPLICAS, documents
 
 __all__ = [
-    "FOLLOWER", "FRONTEND", "LEADER", "NAMESPACE", "REPLICAS", "address", "call", "documents", "ensure_guestbook",
+    "DRILLS", "FOLLOWER", "FRONTEND", "LEADER", "NAMESPACE", "REPLICAS", "Drilled", "address", "call", "documents",
+    "drill", "ensure_guestbook",
     "lose_frontend", "missing_browser", "plot_probes", "read_entries", "redis_cli", "replication", "restart_leader",
     "scale_frontend", "verify_guestbook", "visit",
 ]

@@ -9,17 +9,20 @@
   followers re-attach, and writes work again. Reads go on from the followers meanwhile.
 
 Each returns a :class:`~helpers.verdict.Verdict` (problems name what a visitor would have
-seen fail) and the prober, whose samples the notebook plots.
+seen fail) and the prober, whose samples and marks the notebook plots. :func:`drill` runs
+one by name when due and keeps its record (:func:`helpers.records.run_or_recall`): a fresh
+build measures, a re-run shows the measurement (``drills="always"`` measures again).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from helpers.guestbook.checks import GuestbookError, call, read_entries, replication
 from helpers.guestbook.objects import FOLLOWER, FRONTEND, LEADER, NAMESPACE, REPLICAS
 from helpers.kube import api_client
-from helpers.prober import Prober
+from helpers.prober import Prober, Sample, from_json, to_json
 from helpers.verdict import Verdict
 
 #: probes per second, and the share that must be answered while a frontend pod goes away
@@ -60,6 +63,7 @@ def lose_frontend(inv, address, timeout: float = 120.0) -> tuple[Verdict, Prober
     with Prober(_reader(address), interval=1 / RATE, limit=timeout + 30) as prober:
         time.sleep(2)
         lost_at = prober.now()
+        prober.marks = [(lost_at, f"{victim} deleted")]
         core.delete_namespaced_pod(victim, NAMESPACE)
         waited = wait_rolled_out(apps, NAMESPACE, FRONTEND, timeout=timeout)
         time.sleep(3)
@@ -77,11 +81,8 @@ def lose_frontend(inv, address, timeout: float = 120.0) -> tuple[Verdict, Prober
 
 
 def scale_frontend(inv, address, steps: tuple[int, ...] = (5, 2, REPLICAS[FRONTEND]),
-                   timeout: float = 120.0) -> tuple[Verdict, Prober, list[tuple[float, int]]]:
-    """Scale the frontend through ``steps`` while reading; each step must keep answering.
-
-    Returns the verdict, the prober, and (time, replicas) marks for the plot.
-    """
+                   timeout: float = 120.0) -> tuple[Verdict, Prober]:
+    """Scale the frontend through ``steps`` while reading; each step must keep answering."""
     from kubernetes import client  # noqa: PLC0415
 
     from helpers.kube_wait import wait_rolled_out  # noqa: PLC0415
@@ -89,11 +90,10 @@ def scale_frontend(inv, address, steps: tuple[int, ...] = (5, 2, REPLICAS[FRONTE
     api = api_client(inv)
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
     problems: list[str] = []
-    rows, marks = [], []
+    rows = []
     with Prober(_reader(address), interval=1 / RATE, limit=len(steps) * (timeout + 20)) as prober:
         for replicas in steps:
-            t = prober.now()
-            marks.append((t, replicas))
+            prober.marks.append((prober.now(), f"-> {replicas}"))
             apps.patch_namespaced_deployment_scale(FRONTEND, NAMESPACE, {"spec": {"replicas": replicas}})
             waited = wait_rolled_out(apps, NAMESPACE, FRONTEND, timeout=timeout)
             time.sleep(4)  # let the new endpoints reach every node's kube-proxy and answer
@@ -108,7 +108,7 @@ def scale_frontend(inv, address, steps: tuple[int, ...] = (5, 2, REPLICAS[FRONTE
                                 f"{sorted(answering - set(pods))}")
     _judge(prober, f"scaling {' -> '.join(str(s) for s in steps)}", problems)
     verdict = Verdict("scaling the frontend", ["replicas", "rolled out", "pods", "answered in the last 3 s"], rows, problems)
-    return verdict, prober, marks
+    return verdict, prober
 
 
 def restart_leader(inv, address, timeout: float = 180.0) -> tuple[Verdict, Prober]:
@@ -126,8 +126,10 @@ def restart_leader(inv, address, timeout: float = 180.0) -> tuple[Verdict, Probe
     node_before = core.read_namespaced_pod(pod, NAMESPACE).spec.node_name
     with Prober(_reader(address), interval=1 / RATE, limit=timeout + 30) as prober:
         time.sleep(2)
+        prober.marks = [(prober.now(), f"{pod} deleted")]
         core.delete_namespaced_pod(pod, NAMESPACE)
         waited = wait_statefulset_ready(apps, NAMESPACE, LEADER, timeout=timeout)
+        prober.marks.append((prober.now(), "Ready again"))
 
         def write_once():
             try:
@@ -153,3 +155,36 @@ def restart_leader(inv, address, timeout: float = 180.0) -> tuple[Verdict, Probe
             ("first write accepted", f"{wrote.value[0]}", f"{wrote.seconds:.1f} s after it was Ready"),
             ("followers' links", ", ".join(linked), "")]
     return Verdict(f"restarting {pod}", ["what", "saw", "after"], rows, problems), prober
+
+
+@dataclass
+class Drilled:
+    """A drill's outcome, measured now or recalled: the verdict, the probes and the moments marked on them."""
+
+    verdict: Verdict
+    samples: list[Sample]
+    marks: list[tuple[float, str]]
+    measured_now: bool
+    why: str
+    measured_at: str
+
+
+DRILLS = {"lose-frontend": lose_frontend, "scale-frontend": scale_frontend, "restart-leader": restart_leader}
+
+
+def drill(inv, name: str, when: str = "auto") -> Drilled:
+    """Run drill ``name`` (a key of :data:`DRILLS`) when due, else recall its record (``cluster_dir/guestbook``)."""
+    from helpers.guestbook.install import address  # noqa: PLC0415
+    from helpers.records import run_or_recall  # noqa: PLC0415
+
+    if name not in DRILLS:
+        raise ValueError(f"no drill {name!r}; the drills are {', '.join(DRILLS)}")
+
+    def run():
+        verdict, prober = DRILLS[name](inv, address(inv))
+        return ({"verdict": verdict.to_dict(), "samples": to_json(prober.samples),
+                 "marks": [[round(t, 3), label] for t, label in prober.marks]}, verdict.ok)
+
+    record, now, why = run_or_recall(inv.cluster_dir / "guestbook" / f"{name}.json", when, run)
+    return Drilled(Verdict.from_dict(record["verdict"]), from_json(record["samples"]),
+                   [(float(t), str(label)) for t, label in record["marks"]], now, why, record["measured_at"])

@@ -5,7 +5,7 @@
 - :mod:`~helpers.metrics.autoscale`: a HorizontalPodAutoscaler under bounded load (:func:`autoscale_drill`).
 """
 
-from helpers.metrics.autoscale import autoscale_drill, hpa_document, plot_autoscale
+from helpers.metrics.autoscale import autoscale, autoscale_drill, hpa_document, plot_autoscale
 from helpers.metrics.install import (
     apiservice_condition,
     departures,
@@ -15,6 +15,6 @@ from helpers.metrics.install import (
 from helpers.metrics.usage import cpu_millicores, memory_mib, node_usage, pod_usage, verify_metrics
 
 __all__ = [
-    "apiservice_condition", "autoscale_drill", "cpu_millicores", "departures", "ensure_metrics_server", "hpa_document",
+    "apiservice_condition", "autoscale", "autoscale_drill", "cpu_millicores", "departures", "ensure_metrics_server", "hpa_document",
     "manifest_documents", "memory_mib", "node_usage", "plot_autoscale", "pod_usage", "verify_metrics",
 ]

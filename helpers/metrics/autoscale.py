@@ -187,3 +187,22 @@ def plot_autoscale(timeline: Timeline, minimum: int, maximum: int, target: int) 
     top.set_title("the HorizontalPodAutoscaler under load from the operator's machine")
     fig.tight_layout()
     return fig
+
+
+def autoscale(inv, namespace: str, deployment: str, address, when: str = "auto",
+              **kwargs) -> tuple[Verdict, Timeline, bool, str]:
+    """:func:`autoscale_drill` when due, else its record (``cluster_dir/metrics/autoscale.json``).
+
+    Returns:
+        ``(verdict, timeline, measured_now, why)``.
+    """
+    from dataclasses import asdict  # noqa: PLC0415
+
+    from helpers.records import run_or_recall  # noqa: PLC0415
+
+    def run():
+        verdict, timeline = autoscale_drill(inv, namespace, deployment, address, **kwargs)
+        return {"verdict": verdict.to_dict(), "timeline": asdict(timeline)}, verdict.ok
+
+    record, now, why = run_or_recall(inv.cluster_dir / "metrics" / "autoscale.json", when, run)
+    return Verdict.from_dict(record["verdict"]), Timeline(**record["timeline"]), now, why
