@@ -54,7 +54,7 @@ PINNED_LABEL = "io.cri-containerd.pinned=pinned"
 MIRRORED_REGISTRIES = ("registry.k8s.io", "docker.io")
 #: The images every node holds: pod sandbox, cluster DNS, demo server, client shell.
 BUNDLE = ("pause", "coredns", "agnhost", "busybox", "metallb-controller", "metallb-speaker",
-          "traefik", "local-path-provisioner", "redis", "guestbook")
+          "traefik", "local-path-provisioner", "redis", "guestbook", "metrics-server")
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,8 @@ def test_frontend_writes_to_the_leader_and_reads_from_a_replica(mirror, tmp_path
         procs.append(_redis(redis_root, tmp_path / "replica.conf", tmp_path / "replica.log"))
         _wait_port(replica_port, procs[-1], tmp_path / "replica.log")
         env = {"LISTEN": f"127.0.0.1:{web_port}", "REDIS_LEADER": f"127.0.0.1:{leader_port}",
-               "REDIS_FOLLOWER": f"127.0.0.1:{replica_port}", "REDIS_PASSWORD": "s3cret", "POD_NAME": "frontend-test"}
+               "REDIS_FOLLOWER": f"127.0.0.1:{replica_port}", "REDIS_PASSWORD": "s3cret", "POD_NAME": "frontend-test",
+               "SHUTDOWN_DELAY": "2s"}
         log = tmp_path / "frontend.log"
         procs.append(subprocess.Popen([str(app_root / "usr/bin/guestbook")], env=env, stdout=log.open("w"),
                                       stderr=subprocess.STDOUT))
@@ -147,6 +148,10 @@ def test_frontend_writes_to_the_leader_and_reads_from_a_replica(mirror, tmp_path
         assert _call(f"{base}/api/entries")[1]["entries"] == ["hello <b>world</b>"], "refused writes wrote nothing"
 
         procs[-1].terminate()
+        time.sleep(0.3)
+        status, said = _call(f"{base}/readyz")
+        assert (status, said.strip()) == (503, "stopping"), "told to stop, it leaves the Service first"
+        assert _call(f"{base}/api/entries")[0] == 200, "and serves meanwhile"
         assert procs[-1].wait(timeout=15) == 0, "the frontend stops cleanly on SIGTERM"
         env["REDIS_PASSWORD"] = "wrong"
         procs.append(subprocess.Popen([str(app_root / "usr/bin/guestbook")], env=env, stdout=log.open("a"),

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode"
@@ -34,9 +35,10 @@ import (
 
 const (
 	listKey    = "guestbook"
-	maxEntries = 1000 // the list is trimmed to the newest entries
-	maxLength  = 200  // characters per entry
-	maxBody    = 4096 // bytes per request body
+	maxEntries = 1000            // the list is trimmed to the newest entries
+	maxLength  = 200             // characters per entry
+	maxBody    = 4096            // bytes per request body
+	budget     = 3 * time.Second // for the Redis calls of one request
 )
 
 //go:embed index.html
@@ -47,6 +49,7 @@ var index = template.Must(template.ParseFS(pages, "index.html"))
 type server struct {
 	leader, follower *redis.Client
 	pod              string
+	stopping         atomic.Bool
 }
 
 // readFrom names the Redis that served a read: its address and its role (master or slave).
@@ -80,9 +83,11 @@ func main() {
 		if addr == "" {
 			addr = fallback
 		}
+		// fail fast: a visitor waits for this answer, and a Redis that is away (a Service
+		// without endpoints drops the connection attempt) should be named within seconds
 		return redis.NewClient(&redis.Options{
-			Addr: addr, Password: os.Getenv("REDIS_PASSWORD"),
-			DialTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second,
+			Addr: addr, Password: os.Getenv("REDIS_PASSWORD"), MaxRetries: 1, ContextTimeoutEnabled: true,
+			DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
 		})
 	}
 	pod := os.Getenv("POD_NAME")
@@ -105,10 +110,21 @@ func main() {
 	srv := &http.Server{Addr: listen, Handler: logged(mux), ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10}
 
+	// On SIGTERM, first say "not ready" and keep serving for SHUTDOWN_DELAY (5 s): the pod
+	// leaves the Service's endpoints, and every node's kube-proxy drops it, only after the
+	// kubelet has sent the signal. A server that closed its socket at once would refuse the
+	// connections still sent its way meanwhile. Then finish the requests in flight.
+	delay := 5 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("SHUTDOWN_DELAY")); err == nil {
+		delay = d
+	}
 	stop, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
 	go func() {
 		<-stop.Done()
+		s.stopping.Store(true)
+		log.Printf("stopping: serving %s more, then closing", delay)
+		time.Sleep(delay)
 		ctx, done := context.WithTimeout(context.Background(), 10*time.Second)
 		defer done()
 		_ = srv.Shutdown(ctx)
@@ -148,6 +164,8 @@ func validate(entry string) (string, error) {
 }
 
 func (s *server) read(ctx context.Context) (listing, error) {
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
 	out := listing{ServedBy: s.pod, ReadFrom: readFrom{Address: s.follower.Options().Addr}}
 	entries, err := s.follower.LRange(ctx, listKey, 0, -1).Result()
 	if err != nil {
@@ -161,6 +179,8 @@ func (s *server) read(ctx context.Context) (listing, error) {
 }
 
 func (s *server) write(ctx context.Context, entry string) (written, error) {
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
 	out := written{Entry: entry, ServedBy: s.pod}
 	pipe := s.leader.TxPipeline()
 	total := pipe.RPush(ctx, listKey, entry)
@@ -291,6 +311,10 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 
 // readyz: a frontend that can read serves the page, even while the leader is away.
 func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.stopping.Load() {
+		http.Error(w, "stopping", http.StatusServiceUnavailable)
+		return
+	}
 	if err := s.follower.Ping(r.Context()).Err(); err != nil {
 		http.Error(w, fmt.Sprintf("follower %s: %v", s.follower.Options().Addr, err), http.StatusServiceUnavailable)
 		return

@@ -9,7 +9,7 @@
 """
 
 from helpers.guestbook.browser import missing_browser, visit
-from helpers.guestbook.checks import call, read_entries, redis_cli, replication, verify_guestbook
+from helpers.guestbook.checks import call, read_entries, verify_guestbook
 from helpers.guestbook.drills import (
     DRILLS,
     Drilled,
@@ -19,8 +19,17 @@ from helpers.guestbook.drills import (
     scale_frontend,
 )
 from helpers.guestbook.figure import plot_probes
-from helpers.guestbook.install import address, ensure_guestbook
-from helpers.guestbook.objects import FOLLOWER, FRONTEND, LEADER, NAMESPACE, REPLICAS, documents
+from helpers.guestbook.install import ensure_guestbook
+from helpers.guestbook.objects import (
+    FOLLOWER,
+    FRONTEND,
+    LEADER,
+    NAMESPACE,
+    REPLICAS,
+    address,
+    documents,
+)
+from helpers.guestbook.redis import redis_cli, replication
 
 __all__ = [
     "DRILLS", "FOLLOWER", "FRONTEND", "LEADER", "NAMESPACE", "REPLICAS", "Drilled", "address", "call", "documents",

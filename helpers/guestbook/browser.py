@@ -4,14 +4,12 @@ What a person does: open ``http://<address>/``, type an entry, press Submit, and
 in the list; the page is kept as a screenshot. Playwright for Python drives the system's
 ``/usr/bin/chromium`` (``executable_path``): it never downloads a browser of its own.
 Chromium runs headless with its background services off (no sync, no component updates,
-no background networking), so it sends nothing but the page's requests, and in a fresh
-profile that is deleted afterwards.
+no background networking), so it sends nothing but the page's requests, and in the fresh
+profile Playwright makes for each launch and deletes afterwards.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,10 +35,20 @@ def missing_browser() -> str:
 def visit(address, screenshot: Path, entry: str | None = None, timeout: float = 20.0) -> Verdict:
     """Open the guestbook, sign it with ``entry`` and check the page lists it; save a screenshot.
 
+    Runs in a thread of its own: Playwright's synchronous API refuses to run where an
+    asyncio loop is running, which is the case in a Jupyter kernel.
+
     Returns:
         A verdict whose rows are the steps and what the page showed; a problem per step
         that failed (naming the step and what was on the page instead).
     """
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    with ThreadPoolExecutor(1, thread_name_prefix="chromium") as pool:
+        return pool.submit(_visit, address, screenshot, entry, timeout).result()
+
+
+def _visit(address, screenshot: Path, entry: str | None, timeout: float) -> Verdict:
     url = f"http://{address}/"
     entry = entry or f"signed in Chromium at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
     rows: list[tuple[str, str]] = []
@@ -50,11 +58,10 @@ def visit(address, screenshot: Path, entry: str | None = None, timeout: float = 
         return Verdict(f"the guestbook in a browser ({url})", ["step", "saw"], rows, [why])
     from playwright.sync_api import Error, sync_playwright  # noqa: PLC0415
 
-    profile = Path(tempfile.mkdtemp(prefix="kj-chromium-"))
     ms = int(timeout * 1000)
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=[*FLAGS, f"--user-data-dir={profile}"],
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS,
                                          ignore_default_args=["--enable-automation"], timeout=ms)
             try:
                 page = browser.new_page(viewport={"width": 900, "height": 700})
@@ -84,6 +91,4 @@ def visit(address, screenshot: Path, entry: str | None = None, timeout: float = 
                 browser.close()
     except Error as err:
         problems.append(f"Chromium at {url}: {str(err).splitlines()[0][:300]}")
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
     return Verdict(f"the guestbook in a browser ({url})", ["step", "saw"], rows, problems)

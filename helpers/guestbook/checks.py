@@ -14,8 +14,8 @@ import json
 import time
 from typing import Any
 
-from helpers.guestbook.objects import FOLLOWER, LEADER, NAMESPACE, REPLICAS
-from helpers.kube import api_client
+from helpers.guestbook.objects import FOLLOWER, LEADER, REPLICAS
+from helpers.guestbook.redis import redis_cli, replication
 from helpers.verdict import Verdict
 
 USER_AGENT = "kubernetes-journey/09"
@@ -60,30 +60,14 @@ def read_entries(address, timeout: float = 5.0) -> dict[str, Any]:
     return body
 
 
-def redis_cli(inv, pod: str, *args: str) -> str:
-    """``redis-cli args`` in a Redis pod (the password comes from the container's ``REDISCLI_AUTH``)."""
-    from helpers.errors import StepFailed  # noqa: PLC0415
-    from helpers.kube import pod_exec  # noqa: PLC0415
-
-    code, out = pod_exec(api_client(inv), NAMESPACE, pod, ["redis-cli", "--no-auth-warning", *args], timeout=30)
-    if code != 0:
-        raise StepFailed(f"failed to run redis-cli {' '.join(args)} in {NAMESPACE}/{pod}: exit {code}: {out.strip()[:200]}")
-    return out.strip()
-
-
-def replication(inv, pod: str) -> dict[str, str]:
-    """``INFO replication`` of a Redis pod as a mapping (``role``, ``connected_slaves``, ``master_link_status``...)."""
-    return dict(line.split(":", 1) for line in redis_cli(inv, pod, "INFO", "replication").splitlines()
-                if ":" in line and not line.startswith("#"))
-
-
 def verify_guestbook(inv, address=None, reads: int = 12) -> Verdict:
     """Write through the frontend, read it back from a follower, and check each Redis; rows name what was seen."""
-    from helpers.guestbook.install import address as guestbook_address  # noqa: PLC0415
+    from helpers.guestbook.objects import address as guestbook_address  # noqa: PLC0415
 
     address = address or guestbook_address(inv)
     rows: list[tuple[str, str]] = []
     problems: list[str] = []
+    written = False
     entry = f"verified from the operator's machine at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
     try:
         status, page = call(address, "GET", "/")
@@ -93,7 +77,8 @@ def verify_guestbook(inv, address=None, reads: int = 12) -> Verdict:
         status, wrote = call(address, "POST", "/api/entries", {"entry": entry})
         rows.append(("POST /api/entries", f"{status}: {wrote}"))
         followers = REPLICAS[FOLLOWER]
-        if status != 201:
+        written = status == 201
+        if not written:
             problems.append(f"writing an entry through http://{address} answered {status}: {wrote}")
         elif (wrote["replicas_connected"], wrote["replicas_acknowledged"]) != (followers, followers):
             problems.append(f"the leader had {wrote['replicas_connected']} follower(s) connected and "
@@ -104,7 +89,7 @@ def verify_guestbook(inv, address=None, reads: int = 12) -> Verdict:
             served.add(got["served_by"])
         rows.append((f"GET /api/entries x{reads}", f"served by {', '.join(sorted(served))}; read from "
                      f"{got['read_from']['address']} ({got['read_from']['role']})"))
-        if entry not in got["entries"]:
+        if written and entry not in got["entries"]:
             problems.append(f"the entry written is not in what http://{address}/api/entries reads back "
                             f"({len(got['entries'])} entries)")
         if got["read_from"]["role"] != "slave":
@@ -113,26 +98,48 @@ def verify_guestbook(inv, address=None, reads: int = 12) -> Verdict:
             problems.append(f"{reads} reads were all answered by {', '.join(served)}; the Service should spread them")
     except GuestbookError as err:
         problems.append(str(err))
-    problems += _check_redis(inv, entry, rows)
+    problems += _check_redis(inv, entry if written else None, rows)
     return Verdict(f"the guestbook at http://{address}/", ["check", "saw"], rows, problems)
 
 
-def _check_redis(inv, entry: str, rows: list[tuple[str, str]]) -> list[str]:
+def _asked(inv, pod: str, ask):
+    """``ask()``, or the reason a Redis pod could not be asked (absent, not running, exec refused)."""
+    try:
+        return ask(), ""
+    except Exception as err:  # noqa: BLE001 - a Redis that cannot be asked is a finding
+        text = str(err)
+        reason = "not found" if "not found" in text else text.splitlines()[0][:160]
+        return None, f"{pod} could not be asked ({reason})"
+
+
+def _check_redis(inv, entry: str | None, rows: list[tuple[str, str]]) -> list[str]:
+    """Ask each Redis; ``entry`` (``None`` when the write failed) must be on every follower."""
     problems = []
     leader = f"{LEADER}-0"
-    info = replication(inv, leader)
-    rows.append((f"{leader} INFO replication", f"role {info.get('role')}, {info.get('connected_slaves')} follower(s)"))
-    if info.get("role") != "master" or info.get("connected_slaves") != str(REPLICAS[FOLLOWER]):
+    info, why = _asked(inv, leader, lambda: replication(inv, leader))
+    if why:
+        rows.append((f"{leader} INFO replication", why))
+        problems.append(why)
+        info = {}
+    else:
+        rows.append((f"{leader} INFO replication", f"role {info.get('role')}, {info.get('connected_slaves')} follower(s)"))
+    if info and (info.get("role") != "master" or info.get("connected_slaves") != str(REPLICAS[FOLLOWER])):
         problems.append(f"{leader} is {info.get('role')} with {info.get('connected_slaves')} follower(s) connected; "
                         f"want master with {REPLICAS[FOLLOWER]}")
     for n in range(REPLICAS[FOLLOWER]):
         pod = f"{FOLLOWER}-{n}"
-        info = replication(inv, pod)
-        has = entry in redis_cli(inv, pod, "LRANGE", "guestbook", "0", "-1").splitlines()
-        rows.append((f"{pod} INFO replication, LRANGE",
-                     f"role {info.get('role')}, link {info.get('master_link_status')}, has the entry: {has}"))
+        got, why = _asked(inv, pod, lambda pod=pod: (replication(inv, pod), redis_cli(inv, pod, "LRANGE", "guestbook",
+                                                                                          "0", "-1")))
+        if why:
+            rows.append((f"{pod} INFO replication, LRANGE", why))
+            problems.append(why)
+            continue
+        info, listed = got
+        has = entry in listed.splitlines() if entry is not None else None
+        rows.append((f"{pod} INFO replication, LRANGE", f"role {info.get('role')}, link {info.get('master_link_status')}"
+                     + (f", has the entry: {has}" if entry is not None else "")))
         if info.get("role") != "slave" or info.get("master_link_status") != "up":
             problems.append(f"{pod} is {info.get('role')} with link {info.get('master_link_status')}; want slave, up")
-        if not has:
+        if has is False:
             problems.append(f"{pod} does not hold the entry written through the frontend")
     return problems

@@ -19,8 +19,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from helpers.guestbook.checks import GuestbookError, call, read_entries, replication
+from helpers.guestbook.checks import GuestbookError, call, read_entries
 from helpers.guestbook.objects import FOLLOWER, FRONTEND, LEADER, NAMESPACE, REPLICAS
+from helpers.guestbook.redis import replication
 from helpers.kube import api_client
 from helpers.prober import Prober, Sample, from_json, to_json
 from helpers.verdict import Verdict
@@ -54,28 +55,40 @@ def lose_frontend(inv, address, timeout: float = 120.0) -> tuple[Verdict, Prober
     from kubernetes import client  # noqa: PLC0415
 
     from helpers.kube_wait import wait_rolled_out  # noqa: PLC0415
+    from helpers.waiting import poll_until  # noqa: PLC0415
 
     api = api_client(inv)
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
     before = _frontend_pods(core)
     victim = before[0]
     problems: list[str] = []
+    def ready_pods() -> list[str]:
+        pods = core.list_namespaced_pod(NAMESPACE, label_selector=f"app=guestbook,role={FRONTEND}").items
+        return sorted(p.metadata.name for p in pods if not p.metadata.deletion_timestamp
+                      and {c.type: c.status for c in (p.status.conditions or [])}.get("Ready") == "True")
+
     with Prober(_reader(address), interval=1 / RATE, limit=timeout + 30) as prober:
         time.sleep(2)
         lost_at = prober.now()
         prober.marks = [(lost_at, f"{victim} deleted")]
         core.delete_namespaced_pod(victim, NAMESPACE)
-        waited = wait_rolled_out(apps, NAMESPACE, FRONTEND, timeout=timeout)
-        time.sleep(3)
+        # the Deployment's status lags the deletion: wait for three Ready pods without the victim
+        waited = poll_until(ready_pods, lambda pods: len(pods) == REPLICAS[FRONTEND] and victim not in pods,
+                            what=f"{REPLICAS[FRONTEND]} Ready frontends without {victim}",
+                            where=f"Deployment/{NAMESPACE}/{FRONTEND}", timeout=timeout, interval=0.5,
+                            describe=lambda pods: f"Ready: {', '.join(pods) or 'none'}").seconds
+        prober.marks.append((prober.now(), "replacement Ready"))
+        wait_rolled_out(apps, NAMESPACE, FRONTEND, timeout=timeout)
+        time.sleep(6)  # past the victim's SHUTDOWN_DELAY: it must not answer any more
     after = _frontend_pods(core)
     summary = _judge(prober, f"{victim} went away", problems)
-    late = {s.detail for s in prober.samples if s.ok and s.t > lost_at + waited + 1}
+    late = {s.detail for s in prober.samples if s.ok and s.t > lost_at + 6}
     if victim in late:
-        problems.append(f"{victim} still answered after it was deleted and replaced")
+        problems.append(f"{victim} still answered more than 6 s after it was deleted (its endpoint should be gone)")
     if len(after) != REPLICAS[FRONTEND] or victim in after:
         problems.append(f"after the loss the frontend pods are {after}; want {REPLICAS[FRONTEND]} new set without {victim}")
     rows = [("deleted", victim, f"at {lost_at:.1f} s"), ("replaced", ", ".join(sorted(set(after) - set(before))),
-                                                        f"rolled out {waited:.1f} s later"),
+                                                        f"Ready {waited:.1f} s later"),
             ("reads", f"{summary['answered']} of {summary['probes']} answered", f"longest gap {summary['longest_outage']} s")]
     return Verdict(f"losing frontend pod {victim}", ["what", "who", "when"], rows, problems), prober
 
@@ -115,20 +128,35 @@ def restart_leader(inv, address, timeout: float = 180.0) -> tuple[Verdict, Probe
     """Delete the leader's pod; the entries survive on its volume, writes resume, followers re-attach."""
     from kubernetes import client  # noqa: PLC0415
 
+    from helpers.guestbook.install import wait_replicated  # noqa: PLC0415
     from helpers.kube_wait import wait_statefulset_ready  # noqa: PLC0415
-    from helpers.waiting import poll_until  # noqa: PLC0415
+    from helpers.waiting import WaitTimeout, poll_until  # noqa: PLC0415
 
     api = api_client(inv)
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
     problems: list[str] = []
     pod = f"{LEADER}-0"
     before = read_entries(address)["entries"]
-    node_before = core.read_namespaced_pod(pod, NAMESPACE).spec.node_name
+    old = core.read_namespaced_pod(pod, NAMESPACE)
+    node_before = old.spec.node_name
+
+    def replaced_and_ready(p) -> bool:
+        ready = {c.type: c.status for c in (p.status.conditions or [])}.get("Ready") == "True" if p else False
+        return p is not None and p.metadata.uid != old.metadata.uid and ready
+
+    def read_pod():
+        found = core.list_namespaced_pod(NAMESPACE, field_selector=f"metadata.name={pod}").items
+        return found[0] if found else None
+
     with Prober(_reader(address), interval=1 / RATE, limit=timeout + 30) as prober:
         time.sleep(2)
         prober.marks = [(prober.now(), f"{pod} deleted")]
         core.delete_namespaced_pod(pod, NAMESPACE)
-        waited = wait_statefulset_ready(apps, NAMESPACE, LEADER, timeout=timeout)
+        # the StatefulSet's status still says Ready for a moment: wait for the new pod itself
+        waited = poll_until(read_pod, replaced_and_ready, what=f"a new {pod} Ready", where=f"Pod/{NAMESPACE}/{pod}",
+                            timeout=timeout, interval=0.5,
+                            describe=lambda p: "absent" if p is None else f"{p.status.phase} uid {p.metadata.uid}").seconds
+        wait_statefulset_ready(apps, NAMESPACE, LEADER, timeout=timeout)
         prober.marks.append((prober.now(), "Ready again"))
 
         def write_once():
@@ -147,13 +175,16 @@ def restart_leader(inv, address, timeout: float = 180.0) -> tuple[Verdict, Probe
         problems.append(f"{len(missing)} entr(ies) written before the restart are gone, e.g. {missing[:2]}")
     if node_after != node_before:
         problems.append(f"{pod} came back on {node_after}, not on {node_before} where its volume is")
-    linked = [replication(inv, f"{FOLLOWER}-{n}").get("master_link_status") for n in range(REPLICAS[FOLLOWER])]
-    if linked != ["up"] * REPLICAS[FOLLOWER]:
-        problems.append(f"after the restart the followers' links to the leader are {linked}; want all up")
+    try:
+        relinked = f"{wait_replicated(inv, timeout=60):.1f} s after the write"
+    except WaitTimeout as err:
+        relinked = "no"
+        problems.append(f"after the restart the followers did not all replicate again: {err}")
+    linked = [replication(inv, f"{FOLLOWER}-{n}").get("master_link_status", "?") for n in range(REPLICAS[FOLLOWER])]
     rows = [("leader back", f"{pod} on {node_after}", f"{waited:.1f} s"),
             ("entries kept", f"{len(before) - len(missing)} of {len(before)}", ""),
             ("first write accepted", f"{wrote.value[0]}", f"{wrote.seconds:.1f} s after it was Ready"),
-            ("followers' links", ", ".join(linked), "")]
+            ("followers' links", ", ".join(linked), relinked)]
     return Verdict(f"restarting {pod}", ["what", "saw", "after"], rows, problems), prober
 
 
@@ -174,7 +205,7 @@ DRILLS = {"lose-frontend": lose_frontend, "scale-frontend": scale_frontend, "res
 
 def drill(inv, name: str, when: str = "auto") -> Drilled:
     """Run drill ``name`` (a key of :data:`DRILLS`) when due, else recall its record (``cluster_dir/guestbook``)."""
-    from helpers.guestbook.install import address  # noqa: PLC0415
+    from helpers.guestbook.objects import address  # noqa: PLC0415
     from helpers.records import run_or_recall  # noqa: PLC0415
 
     if name not in DRILLS:

@@ -12,17 +12,11 @@ from helpers.guestbook.objects import (
     LEADER,
     NAMESPACE,
     SECRET,
+    address,
     documents,
     new_password,
 )
 from helpers.kube import api_client
-
-
-def address(inv) -> IPv4Address:
-    """The pool address the guestbook's Service asks for (``fixed_addresses(inv)["guestbook"]``)."""
-    from helpers.topology import fixed_addresses  # noqa: PLC0415
-
-    return fixed_addresses(inv)["guestbook"]
 
 
 def current_password(inv) -> str | None:
@@ -45,7 +39,7 @@ def ensure_guestbook(inv, timeout: float = 240.0):
 
     Returns:
         A report with a row per object and one per wait (``leader``, ``followers``,
-        ``frontend``, ``address``); a second run reports every object ``ok``.
+        ``frontend``, ``replication``, ``address``); a second run reports every object ``ok``.
     """
     from kubernetes import client  # noqa: PLC0415
 
@@ -61,6 +55,7 @@ def ensure_guestbook(inv, timeout: float = 240.0):
     waits = {"leader": lambda: wait_statefulset_ready(apps, NAMESPACE, LEADER, timeout),
              "followers": lambda: wait_statefulset_ready(apps, NAMESPACE, FOLLOWER, timeout),
              "frontend": lambda: wait_rolled_out(apps, NAMESPACE, FRONTEND, timeout),
+             "replication": lambda: wait_replicated(inv, timeout=90),
              "address": lambda: wait_address(inv, want, timeout=60)}
     results = dict(report.results)
     for name, wait in waits.items():
@@ -80,3 +75,37 @@ def wait_address(inv, want: IPv4Address, timeout: float = 60.0) -> float:
     return poll_until(lambda: load_balancer_address(core.read_namespaced_service(FRONTEND, NAMESPACE)),
                       lambda got: got == want, what=f"address {want}", where=f"Service/{NAMESPACE}/{FRONTEND}",
                       timeout=timeout, interval=1.0, describe=lambda got: f"address {got or 'pending'}").seconds
+
+
+def replication_state(inv) -> dict[str, str]:
+    """Per Redis pod: the leader's followers connected, each follower's link to it (from ``INFO replication``)."""
+    from helpers.guestbook.objects import REPLICAS  # noqa: PLC0415
+    from helpers.guestbook.redis import replication  # noqa: PLC0415
+
+    def ask(pod: str, key: str) -> str:
+        try:
+            return replication(inv, pod).get(key, "?")
+        except Exception as err:  # noqa: BLE001 - a pod not there yet is a state, not an error
+            return f"unreachable ({str(err).splitlines()[0][:80]})"
+
+    state = {f"{LEADER}-0": f"{ask(f'{LEADER}-0', 'connected_slaves')} connected"}
+    for n in range(REPLICAS[FOLLOWER]):
+        state[f"{FOLLOWER}-{n}"] = f"link {ask(f'{FOLLOWER}-{n}', 'master_link_status')}"
+    return state
+
+
+def wait_replicated(inv, timeout: float = 90.0) -> float:
+    """Poll until the leader has every follower connected and each follower's link is up; return the seconds.
+
+    A follower answers (and its pod is Ready) before it has the leader's data: it connects,
+    the leader waits ``repl-diskless-sync-delay`` (5 s) for other followers to start one
+    transfer for all, then streams its dataset. Until then a read there finds nothing.
+    """
+    from helpers.guestbook.objects import REPLICAS  # noqa: PLC0415
+    from helpers.waiting import poll_until  # noqa: PLC0415
+
+    want = {f"{LEADER}-0": f"{REPLICAS[FOLLOWER]} connected",
+            **{f"{FOLLOWER}-{n}": "link up" for n in range(REPLICAS[FOLLOWER])}}
+    return poll_until(lambda: replication_state(inv), lambda got: got == want, what="every follower replicating",
+                      where=f"{NAMESPACE}/{LEADER}", timeout=timeout, interval=1.0,
+                      describe=lambda got: ", ".join(f"{k} {v}" for k, v in got.items())).seconds

@@ -29,6 +29,7 @@ this project's (upstream's is PHP).
 from __future__ import annotations
 
 import secrets
+from ipaddress import IPv4Address
 from typing import Any
 
 NAMESPACE = "kj-guestbook"
@@ -42,6 +43,13 @@ PORT = 6379
 MANAGED = {"app.kubernetes.io/managed-by": "kubernetes-journey", "app.kubernetes.io/part-of": "09-applications"}
 REDIS_UID = 999
 FRONTEND_UID = 65532
+
+
+def address(inv) -> IPv4Address:
+    """The pool address the guestbook's Service asks for (``fixed_addresses(inv)["guestbook"]``)."""
+    from helpers.topology import fixed_addresses  # noqa: PLC0415
+
+    return fixed_addresses(inv)["guestbook"]
 
 
 def security(uid: int) -> dict[str, Any]:

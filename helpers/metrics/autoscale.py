@@ -83,7 +83,7 @@ def _load(address, path: str, stop: threading.Event, timeline: Timeline, lock: t
 
 
 def autoscale_drill(inv, namespace: str, deployment: str, address, *, path: str = "/api/entries", minimum: int = 3,
-                    maximum: int = 6, target: int = 50, threads: int = 4, load_for: float = 150.0,
+                    maximum: int = 6, target: int = 50, threads: int = 2, load_for: float = 150.0,
                     max_requests: int = 200_000, settle_for: float = 180.0,
                     interval: float = 3.0) -> tuple[Verdict, Timeline]:
     """Scale ``deployment`` up under load and down after it; judge that both happened, then clean up."""
@@ -91,6 +91,7 @@ def autoscale_drill(inv, namespace: str, deployment: str, address, *, path: str 
 
     from helpers.kube_apply import apply_objects  # noqa: PLC0415
     from helpers.kube_wait import wait_deleted, wait_rolled_out  # noqa: PLC0415
+    from helpers.waiting import WaitTimeout  # noqa: PLC0415
 
     api = api_client(inv)
     autoscaling, apps = client.AutoscalingV2Api(api), client.AppsV1Api(api)
@@ -106,9 +107,15 @@ def autoscale_drill(inv, namespace: str, deployment: str, address, *, path: str 
 
     try:
         # the HPA acts only once it has read metrics for every pod: wait for its first utilisation
+        # (not recorded: before its first reconcile its status says 0 replicas)
         deadline = time.monotonic() + 90
-        while record("idle")["cpu"] is None and time.monotonic() < deadline:
+        while _hpa_view(autoscaling, namespace)["cpu"] is None:
+            if time.monotonic() > deadline:
+                raise WaitTimeout(f"HorizontalPodAutoscaler/{namespace}/{HPA}", "a CPU utilisation", 90,
+                                  f"conditions: {_hpa_view(autoscaling, namespace)}")
             time.sleep(interval)
+        start = time.monotonic()
+        record("idle")
         stop, lock = threading.Event(), threading.Lock()
         workers = [threading.Thread(target=_load, args=(address, path, stop, timeline, lock, max_requests), daemon=True)
                    for _ in range(threads)]

@@ -64,7 +64,9 @@ def test_without_its_leader_the_guestbook_reads_and_names_the_failed_write(inv):
                       lambda v: any("writing an entry" in p for p in v.problems), within=30).value
         assert any("writing an entry" in p and "503" in p and "redis-leader:6379" in p for p in seen.problems), \
             seen.problems
+        assert "redis-leader-0 could not be asked (not found)" in seen.problems, seen.problems
         assert any("redis-follower-0 is slave with link down" in p for p in seen.problems), seen.problems
+        assert not any("does not hold" in p for p in seen.problems), "no entry was written, so none is missing"
         assert guestbook.read_entries(address)["entries"] == entries, "reads go on from the followers"
         status, said = guestbook.call(address, "GET", "/healthz")
         assert status == 503 and "leader redis-leader:6379" in said, said
