@@ -59,3 +59,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 raise pytest.UsageError(f"KJ_REQUIRE_ALL=1 and {item.nodeid} cannot run: {why}")
             if why:
                 item.add_marker(pytest.mark.skip(reason=why))
+
+
+@pytest.fixture
+def lab_inventory(tmp_path, monkeypatch):
+    """The reference lab's inventory, loadable without the lab (stand-in SSH files), its cluster directory in tmp."""
+    import yaml
+
+    from helpers.inventory import load_inventory
+
+    monkeypatch.setenv("KJ_CLUSTER_DIR", str(tmp_path / "cluster"))
+    doc = yaml.safe_load((Path(__file__).resolve().parent.parent / "inventories" / "lab.yaml").read_text())
+    doc["ssh"] = {**doc["ssh"], "identity_file": "k", "known_hosts": "h"}
+    path = tmp_path / "inv.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return load_inventory(path)

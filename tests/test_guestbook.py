@@ -16,7 +16,6 @@ import yaml
 
 from helpers import guestbook
 from helpers.guestbook import objects
-from helpers.inventory import load_inventory
 from helpers.prober import Prober
 from helpers.releases import bundle_image
 from helpers.topology import fixed_addresses
@@ -25,12 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def inv(tmp_path):
-    doc = yaml.safe_load((REPO / "inventories" / "lab.yaml").read_text())
-    doc["ssh"] = {**doc["ssh"], "identity_file": "k", "known_hosts": "h"}
-    path = tmp_path / "inv.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return load_inventory(path)
+def inv(lab_inventory):
+    return lab_inventory
 
 
 def _pod_specs(docs):

@@ -14,7 +14,6 @@ import pytest
 import yaml
 
 from helpers import metrics, pki
-from helpers.inventory import load_inventory
 from helpers.k8s_pki import pki_dir
 from helpers.metrics import install
 
@@ -53,16 +52,10 @@ spec:
 
 
 @pytest.fixture
-def inv(tmp_path, monkeypatch):
-    doc = yaml.safe_load((REPO / "inventories" / "lab.yaml").read_text())
-    doc["ssh"] = {**doc["ssh"], "identity_file": "k", "known_hosts": "h"}
-    path = tmp_path / "inv.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    monkeypatch.setenv("KJ_CLUSTER_DIR", str(tmp_path / "cluster"))
+def inv(lab_inventory, monkeypatch):
     monkeypatch.setattr(install, "upstream_documents", lambda _inv: list(yaml.safe_load_all(UPSTREAM)))
-    loaded = load_inventory(path)
-    pki.ensure_ca(pki_dir(loaded.cluster_dir), "ca", "kubernetes")
-    return loaded
+    pki.ensure_ca(pki_dir(lab_inventory.cluster_dir), "ca", "kubernetes")
+    return lab_inventory
 
 
 def test_tls_is_verified_both_ways(inv):
@@ -124,3 +117,32 @@ def test_hpa_scales_on_cpu_requests_within_bounds():
     assert (spec["minReplicas"], spec["maxReplicas"]) == (3, 6)
     assert spec["metrics"][0]["resource"] == {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}
     assert spec["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 20
+
+
+def _timeline():
+    from helpers.metrics.autoscale import Timeline
+
+    records = []
+    for i in range(20):
+        loaded = 3 <= i <= 10
+        records.append({"t": i * 3.0, "phase": "load" if loaded else ("idle" if i < 3 else "after"),
+                        "requests": 100 * max(0, min(i, 10) - 2), "current": 3 + (i > 6) + (i > 8) - (i > 16) * 2,
+                        "desired": 3, "cpu": 300 if loaded else 5, "scaling_active": "True",
+                        "nodes": {"kube-node01": {"cpu": 150.0 + 100 * loaded, "memory": 900.0}},
+                        "pods": {} if i == 5 else {"frontend-a": {"cpu": 1.0 + 60 * loaded, "memory": 3.0}}})
+    return Timeline(records=records, load_started=9.0, load_stopped=30.0, requests=800, failed=0)
+
+
+def test_the_figures_draw_from_a_recorded_timeline():
+    from helpers.metrics.figure import request_rate
+
+    timeline = _timeline()
+    rates = request_rate(timeline)
+    assert rates[0] == 0.0 and rates[5] == pytest.approx(100 / 3)
+    fig = metrics.plot_autoscale(timeline, 3, 6, 50)
+    assert len(fig.axes) == 3  # replicas (with the request rate on a twin axis) and CPU
+    usage = metrics.plot_usage(timeline)
+    lines = {ax.get_title(): [line.get_label() for line in ax.get_lines()] for ax in usage.axes}
+    assert lines["CPU (millicores) per node"] == ["kube-node01"]
+    assert lines["memory (MiB) per pod"] == ["frontend-a"]
+    assert len(usage.axes[2].get_lines()[0].get_xdata()) == 19, "a missed sample is a gap, not a zero"

@@ -15,11 +15,9 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
-import yaml
 from cryptography import x509
 
 from helpers import routing
-from helpers.inventory import load_inventory
 from helpers.routing import checks, router, sites, tls
 from helpers.topology import fixed_addresses
 
@@ -27,13 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def inv(tmp_path, monkeypatch):
-    monkeypatch.setenv("KJ_CLUSTER_DIR", str(tmp_path / "cluster"))
-    doc = yaml.safe_load((REPO / "inventories" / "lab.yaml").read_text())
-    doc["ssh"] = {**doc["ssh"], "identity_file": "k", "known_hosts": "h"}
-    path = tmp_path / "inv.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return load_inventory(path)
+def inv(lab_inventory):
+    return lab_inventory
 
 
 def _by_kind(docs, kind):

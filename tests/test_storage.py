@@ -14,7 +14,6 @@ import pytest
 import yaml
 
 from helpers import storage
-from helpers.inventory import load_inventory
 from helpers.storage import install, volumes
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,13 +55,9 @@ data:
 
 
 @pytest.fixture
-def inv(tmp_path, monkeypatch):
-    doc = yaml.safe_load((REPO / "inventories" / "lab.yaml").read_text())
-    doc["ssh"] = {**doc["ssh"], "identity_file": "k", "known_hosts": "h"}
-    path = tmp_path / "inv.yaml"
-    path.write_text(yaml.safe_dump(doc))
+def inv(lab_inventory, monkeypatch):
     monkeypatch.setattr(install, "upstream_documents", lambda _inv: list(yaml.safe_load_all(UPSTREAM)))
-    return load_inventory(path)
+    return lab_inventory
 
 
 def test_the_three_changes_are_made_and_named(inv):

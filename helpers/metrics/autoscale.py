@@ -61,6 +61,20 @@ def _hpa_view(autoscaling, namespace: str) -> dict[str, Any]:
             "scaling_active": able.get("ScalingActive")}
 
 
+def _usage(inv, namespace: str) -> dict[str, Any]:
+    """The nodes' and the namespace's pods' latest samples (empty where the metrics API had none)."""
+    from helpers.metrics.usage import node_usage, pod_usage  # noqa: PLC0415
+
+    out: dict[str, Any] = {"nodes": {}, "pods": {}}
+    try:
+        out["nodes"] = {n: {"cpu": round(u["cpu"], 1), "memory": round(u["memory"], 1)} for n, u in node_usage(inv).items()}
+        out["pods"] = {p: {"cpu": round(u["cpu"], 1), "memory": round(u["memory"], 1)}
+                       for p, u in pod_usage(inv, namespace).items()}
+    except Exception:  # noqa: BLE001, S110 - a missed sample is a gap in the plot, not a failure
+        pass
+    return out
+
+
 def _load(address, path: str, stop: threading.Event, timeline: Timeline, lock: threading.Lock,
           max_requests: int) -> None:
     conn = None
@@ -101,7 +115,8 @@ def autoscale_drill(inv, namespace: str, deployment: str, address, *, path: str 
     start = time.monotonic()
 
     def record(phase: str) -> dict[str, Any]:
-        view = {"t": time.monotonic() - start, "phase": phase, "requests": timeline.requests, **_hpa_view(autoscaling, namespace)}
+        view = {"t": time.monotonic() - start, "phase": phase, "requests": timeline.requests,
+                **_hpa_view(autoscaling, namespace), **_usage(inv, namespace)}
         timeline.records.append(view)
         return view
 
@@ -166,34 +181,6 @@ def autoscale_drill(inv, namespace: str, deployment: str, address, *, path: str 
              f"{up - timeline.load_started:.0f} s after the load began" if up is not None else "never"),
             ("scaled down", f"to {minimum}", f"{down - timeline.load_stopped:.0f} s after it stopped" if down else "never")]
     return Verdict(f"autoscaling {namespace}/{deployment} on CPU", ["what", "saw", "when"], rows, problems), timeline
-
-
-def plot_autoscale(timeline: Timeline, minimum: int, maximum: int, target: int) -> Any:
-    """Replicas (current, desired) and the HPA's CPU utilisation over the drill, the load shaded."""
-    import matplotlib  # noqa: PLC0415
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    t = [r["t"] for r in timeline.records]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
-    for ax in (top, bottom):
-        ax.axvspan(timeline.load_started, timeline.load_stopped, color="tab:orange", alpha=0.15, label="load")
-    top.step(t, [r["current"] for r in timeline.records], where="post", label="current replicas")
-    top.step(t, [r["desired"] for r in timeline.records], where="post", linestyle="--", label="desired replicas")
-    top.set_ylim(0, maximum + 1)
-    top.axhline(minimum, color="grey", linewidth=0.5)
-    top.set_ylabel("replicas")
-    top.legend(loc="upper right", fontsize=8)
-    bottom.plot(t, [r["cpu"] if r["cpu"] is not None else float("nan") for r in timeline.records], marker=".",
-                label="CPU used / requested (HPA)")
-    bottom.axhline(target, color="tab:red", linestyle=":", label=f"target {target}%")
-    bottom.set_ylabel("CPU %")
-    bottom.set_xlabel("seconds")
-    bottom.legend(loc="upper right", fontsize=8)
-    top.set_title("the HorizontalPodAutoscaler under load from the operator's machine")
-    fig.tight_layout()
-    return fig
 
 
 def autoscale(inv, namespace: str, deployment: str, address, when: str = "auto",
