@@ -23,11 +23,12 @@ def plot_probes(samples: list[Sample], title: str, marks: list[tuple[float, str]
     ax.scatter([s.t for s in ok], [rows[s.detail] for s in ok], s=6, color="tab:green", label="answered")
     if bad:
         ax.scatter([s.t for s in bad], [failed_row] * len(bad), s=10, color="tab:red", marker="x", label="failed")
-    for t, label in marks:
+    for i, (t, label) in enumerate(marks):
         ax.axvline(t, color="grey", linestyle="--", linewidth=0.8)
-        ax.annotate(label, (t, len(pods) + 0.3), fontsize=8, rotation=0, xytext=(3, 0), textcoords="offset points")
+        # alternate heights, so that marks close in time do not print over each other
+        ax.annotate(label, (t, len(pods) + 0.45 - 0.4 * (i % 2)), fontsize=8, xytext=(3, 0), textcoords="offset points")
     ax.set_yticks(list(range(len(pods))) + ([failed_row] if bad else []), pods + (["failed"] if bad else []), fontsize=8)
-    ax.set_ylim(-0.7, len(pods) + 0.8)
+    ax.set_ylim(-0.7, len(pods) + 0.9)
     ax.set_xlabel("seconds")
     summary = summarize(samples)
     ax.set_title(f"{title}: {summary['answered']} of {summary['probes']} probes answered", fontsize=10)
