@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from helpers import artifacts  # noqa: E402
 from helpers.mirror import upstream  # noqa: E402
+from helpers.releases import PROJECT_IMAGES  # noqa: E402
 
 LIST_FILES = ("SHA256SUMS", "runc.sha256sum")
 
@@ -50,6 +51,8 @@ def lay_out(mirror: Path, root: Path, versions: dict) -> list[artifacts.Release]
     images, lists = [], {}
     for name in artifacts.artifact_names(versions):
         rel = artifacts.release(name, versions)
+        if name.removeprefix(artifacts.IMAGE_PREFIX) in PROJECT_IMAGES:
+            continue  # this project's own images: no upstream publishes them
         if rel.image_ref:
             images.append(rel)
             continue

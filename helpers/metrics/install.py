@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ NAMESPACE = "kube-system"
 NAME = "metrics-server"
 SECRET = "metrics-server-tls"
 APISERVICE = "v1beta1.metrics.k8s.io"
+#: pod-template annotation holding the serving certificate's digest
+CERT_ANNOTATION = "kubernetes-journey.dev/serving-certificate-sha256"
 CERT_DIR = "/etc/metrics-server/tls"
 KUBELET_CA = "/etc/metrics-server/kubelet-ca/ca.crt"
 ARGS_ADDED = [f"--tls-cert-file={CERT_DIR}/tls.crt", f"--tls-private-key-file={CERT_DIR}/tls.key",
@@ -87,6 +90,10 @@ def manifest_documents(inv, ca, pair) -> list[dict[str, Any]]:
                                            "readOnly": True}]
             spec["volumes"] += [{"name": "tls", "secret": {"secretName": SECRET}},
                                 {"name": "kubelet-ca", "configMap": {"name": "kube-root-ca.crt"}}]
+            # a renewed certificate rolls the pod (the same certificate changes nothing)
+            meta = doc["spec"]["template"].setdefault("metadata", {})
+            meta.setdefault("annotations", {})[CERT_ANNOTATION] = hashlib.sha256(
+                Path(pair.cert_path).read_bytes()).hexdigest()[:16]
         if doc["kind"] == "APIService" and doc["metadata"]["name"] == APISERVICE:
             doc["spec"].pop("insecureSkipTLSVerify", None)
             doc["spec"]["caBundle"] = base64.b64encode(Path(ca.cert_path).read_bytes()).decode()
@@ -112,6 +119,7 @@ def departures(inv) -> Verdict:
             rows += [(f"{key[0]}/{key[1]}", "args", a, "added") for a in args_new if a not in args_up]
             rows += [(f"{key[0]}/{key[1]}", "volumes", v["name"], "added") for v in new["volumes"]
                      if v not in theirs["volumes"]]
+            rows.append((f"{key[0]}/{key[1]}", "template annotation", CERT_ANNOTATION, "added"))
         elif doc != mine:
             changed = sorted(set(doc["spec"]) ^ set(mine["spec"]))
             rows += [(f"{key[0]}/{key[1]}", "spec", f, "removed" if f in doc["spec"] else "added") for f in changed]

@@ -53,10 +53,13 @@ def metrics_server_unit(versions: dict) -> Unit:
              images.File("LICENSE", source / "LICENSE"), *images.base_files()],
             entrypoint=["/metrics-server"], user="65534", created=created,
         )
-        kubectl = kubernetes_unit(versions).out / "kubectl"
-        if not kubectl.exists():
-            raise BuildError(f"failed to make metrics-server's components.yaml: no kubectl at {kubectl} "
+        built = kubernetes_unit(versions).out / "kubectl"
+        if not built.exists():
+            raise BuildError(f"failed to make metrics-server's components.yaml: no kubectl at {built} "
                              "(build the kubernetes unit first)")
+        kubectl = unit.dir / "kubectl"  # a copy of our own: one fetched from upstream is not executable
+        shutil.copyfile(built, kubectl)
+        kubectl.chmod(0o755)
         overlay = unit.dir / "manifests"
         if overlay.exists():
             shutil.rmtree(overlay)
@@ -67,5 +70,6 @@ def metrics_server_unit(versions: dict) -> Unit:
             raise BuildError(f"failed to render {OVERLAY} with {kubectl} kustomize: {proc.stderr.strip()[-500:]}")
         (unit.out / manifest.filename).write_text(proc.stdout)
         shutil.rmtree(bin_dir)
+        kubectl.unlink()
 
     return Unit("metrics-server", version, outputs, build, {"version": version, "go": toolchain})

@@ -1,7 +1,7 @@
 """Certificate renewal on the built cluster, for real, with the API's availability measured throughout.
 
-The cluster's leaf certificates were issued for a year. The test re-runs 03, 04, 05 and 07
-(whose web sites' certificate lives in the same cluster directory) with an inventory whose renewal window (``pki.renew_before: 400d``) covers every one of
+The cluster's leaf certificates were issued for a year. The test re-runs 03, 04, 05, 07 and
+09 (whose web sites' and metrics-server's certificates live in the same cluster directory) with an inventory whose renewal window (``pki.renew_before: 400d``) covers every one of
 them, and a longer validity for the new ones (``pki.leaf_validity: 730d``), so that run
 renews every leaf: on the operator's disk, on the hosts, with the rolling restarts the
 restart rule makes (etcd members, then API servers, one at a time, then the node units).
@@ -101,7 +101,7 @@ def test_every_leaf_renews_on_a_rerun_and_the_api_stays_up(built_inventory, tmp_
     assert before, "no leaf certificates in the cluster directory"
     started = time.monotonic()
     with Prober(inv) as prober:
-        for notebook in ("03", "04", "05", "07"):
+        for notebook in ("03", "04", "05", "07", "09"):
             run_notebooks(renewing, only=notebook, out_dir=tmp_path / "runs")
     seconds = time.monotonic() - started
 
@@ -120,6 +120,21 @@ def test_every_leaf_renews_on_a_rerun_and_the_api_stays_up(built_inventory, tmp_
     assert served.ok, "; ".join(served.problems)
     routed = routing.verify_routing(load_inventory(renewing))
     assert routed.ok, "; ".join(routed.problems)
+    # metrics-server rolled onto its renewed certificate, and the API server still trusts it
+    import base64  # noqa: PLC0415
+
+    from kubernetes import client  # noqa: PLC0415
+
+    from helpers import guestbook, metrics  # noqa: PLC0415
+    from helpers.kube import api_client  # noqa: PLC0415
+    from helpers.metrics import install as metrics_install  # noqa: PLC0415
+
+    secret = client.CoreV1Api(api_client(inv)).read_namespaced_secret(metrics_install.SECRET, metrics_install.NAMESPACE)
+    issued = (cluster_dir / "pki" / "kubernetes" / "metrics-server.crt").read_bytes()
+    assert base64.b64decode(secret.data["tls.crt"]) == issued
+    assert metrics.apiservice_condition(inv)[0] == "True"
+    measured = metrics.verify_metrics(inv, guestbook.NAMESPACE)
+    assert measured.ok, "; ".join(measured.problems)
     figure = {"probes": prober.ok + prober.failed, "failed": prober.failed,
               "availability": round(prober.availability, 4), "seconds": round(seconds, 1),
               "renewed": len(after), "failures": prober.failures[:20]}
