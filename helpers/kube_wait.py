@@ -140,14 +140,55 @@ def wait_rolled_out(apps, namespace: str, name: str, timeout: float = 180.0) -> 
     """
     from helpers.waiting import poll_until  # noqa: PLC0415
 
+    started = time.monotonic()
+    last_look = [started]
+
+    def read():
+        dep = apps.read_namespaced_deployment(name, namespace)
+        now = time.monotonic()
+        if not rolled_out(dep) and now - last_look[0] >= 10 and now - started >= PULL_GRACE:
+            last_look[0] = now
+            stuck = unpullable(apps, namespace, name)
+            if stuck:
+                raise WaitTimeout(f"Deployment/{namespace}/{name}", f"Deployment {name} rolled out", now - started,
+                                  f"{rollout_state(dep)}; gave up early: {stuck} (an image no node holds and no "
+                                  "registry serves: is it in the image bundle 05 loads?)")
+        return dep
+
     try:
-        return poll_until(lambda: apps.read_namespaced_deployment(name, namespace), rolled_out,
-                          what=f"Deployment {name} rolled out", where=f"Deployment/{namespace}/{name}",
+        return poll_until(read, rolled_out, what=f"Deployment {name} rolled out", where=f"Deployment/{namespace}/{name}",
                           timeout=timeout, interval=1.0, describe=rollout_state).seconds
     except WaitTimeout as err:
+        if "gave up early" in err.last:
+            raise
         # the counts say that it is stuck; its pods say why (not scheduled, image, CNI, probe)
         raise WaitTimeout(f"Deployment/{namespace}/{name}", err.what, err.seconds,
                           f"{err.last}; pods: {pods_state(apps, namespace, name)}") from None
+
+
+#: reasons a container waits for an image that it will not get by waiting longer
+UNPULLABLE = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName")
+#: seconds a rollout is given before an unpullable image ends the wait
+PULL_GRACE = 30.0
+
+
+def unpullable(apps, namespace: str, name: str) -> str:
+    """The pods of Deployment ``name`` waiting for an image they cannot pull, named ("" when none)."""
+    from kubernetes import client  # noqa: PLC0415
+
+    try:
+        dep = apps.read_namespaced_deployment(name, namespace)
+        selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())
+        pods = client.CoreV1Api(apps.api_client).list_namespaced_pod(namespace, label_selector=selector).items
+    except Exception:  # noqa: BLE001 - no verdict is no reason to stop waiting
+        return ""
+    stuck = []
+    for pod in pods:
+        for cs in pod.status.container_statuses or []:
+            waiting = cs.state.waiting if cs.state else None
+            if waiting and waiting.reason in UNPULLABLE:
+                stuck.append(f"{pod.metadata.name} on {pod.spec.node_name}: {waiting.reason} {cs.image}")
+    return "; ".join(stuck[:3])
 
 
 def statefulset_ready(sts) -> bool:
