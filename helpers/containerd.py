@@ -254,8 +254,11 @@ def ensure_images(fleet) -> Report:
 
     Each archive is fetched from the release mirror (sha256-verified), uploaded only
     when the node's copy differs, and imported only when ``ctr images ls`` does not
-    list its reference yet; the pause image is labelled pinned so image garbage
-    collection never removes it. With ``sources.images: registry`` nothing is done.
+    list its reference yet. Every bundle image is labelled pinned, so the kubelet's image
+    garbage collection never removes one: on an air-gapped node nothing could pull it
+    back (CI lost metrics-server's image that way, between 05 and 09, when the disk the
+    lab's nodes share passed 85 % in the kubelet's reckoning). With
+    ``sources.images: registry`` nothing is done.
     """
     from helpers import artifacts  # noqa: PLC0415
     from helpers.ensure import ensure_binary, ensure_directory  # noqa: PLC0415
@@ -276,10 +279,16 @@ def ensure_images(fleet) -> Report:
             if ref not in present:
                 h.run(_ctr(f"images import {shlex.quote(path)}"), timeout=300)
                 imported.append(ref)
-        labels = h.run(_ctr(f"images ls name=={shlex.quote(image_ref('pause'))}")).stdout
-        if "io.cri-containerd.pinned" not in labels:
-            h.run(_ctr(f"images label {shlex.quote(image_ref('pause'))} {PINNED_LABEL}"))
-            imported.append("pinned pause")
+        # pinned: the kubelet's image garbage collection (which starts at 85 % of the image
+        # disk, however large) must never delete an image the nodes cannot pull again
+        listing = h.run(_ctr("images ls")).stdout.splitlines()[1:]
+        unpinned = sorted(ref for _, ref in bundle.values()
+                          if any(line.split()[:1] == [ref] and "io.cri-containerd.pinned" not in line
+                                 for line in listing))
+        for ref in unpinned:
+            h.run(_ctr(f"images label {shlex.quote(ref)} {PINNED_LABEL}"))
+        if unpinned:
+            imported.append(f"pinned {len(unpinned)} image(s)")
         missing = sorted(ref for _, ref in bundle.values()
                          if ref not in set(h.run(_ctr("images ls -q")).stdout.split()))
         if missing:

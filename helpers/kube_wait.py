@@ -151,7 +151,7 @@ def wait_rolled_out(apps, namespace: str, name: str, timeout: float = 180.0) -> 
             stuck = unpullable(apps, namespace, name)
             if stuck:
                 raise WaitTimeout(f"Deployment/{namespace}/{name}", f"Deployment {name} rolled out", now - started,
-                                  f"{rollout_state(dep)}; gave up early: {stuck} (an image no node holds and no "
+                                  f"{rollout_state(dep)}; gave up early: {stuck} (an image that node does not hold and no "
                                   "registry serves: is it in the image bundle 05 loads?)")
         return dep
 
