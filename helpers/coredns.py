@@ -22,6 +22,7 @@ import hashlib
 
 from helpers.ensure import render_template
 from helpers.kube import api_client
+from helpers.kube_wait import pod_ready
 from helpers.report import Report
 
 REPLICAS = 2
@@ -85,6 +86,5 @@ def check_coredns(inv) -> dict[str, str]:
         "kube-system", label_selector="k8s-app=kube-dns").items
     state = {}
     for pod in pods:
-        ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
-        state[pod.metadata.name] = f"{pod.spec.node_name}: {'Ready' if ready else pod.status.phase}"
+        state[pod.metadata.name] = f"{pod.spec.node_name}: {'Ready' if pod_ready(pod) else pod.status.phase}"
     return state

@@ -166,6 +166,11 @@ def wait_rolled_out(apps, namespace: str, name: str, timeout: float = 180.0) -> 
                           f"{err.last}; pods: {pods_state(apps, namespace, name)}") from None
 
 
+def pod_ready(pod) -> bool:
+    """Whether a pod's ``Ready`` condition is ``True`` (a pod being deleted may still say so)."""
+    return any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
+
+
 #: reasons a container waits for an image that it will not get by waiting longer
 UNPULLABLE = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName")
 #: seconds a rollout is given before an unpullable image ends the wait

@@ -122,7 +122,9 @@ def ensure_probe_workloads(inv, timeout: float = 180.0) -> Report:
 
 
 def _pod_state(pod) -> str:
-    if any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or []):
+    from helpers.kube_wait import pod_ready  # noqa: PLC0415
+
+    if pod_ready(pod):
         return "Ready"
     reasons = [s.state.waiting.reason for s in pod.status.container_statuses or []
                if s.state and s.state.waiting]

@@ -52,3 +52,12 @@ def _clock():
         state["t"] += 11.0
         return state["t"]
     return monotonic
+
+
+def test_pod_ready_reads_the_ready_condition():
+    def pod(*conditions):
+        return SimpleNamespace(status=SimpleNamespace(conditions=[SimpleNamespace(type=t, status=s) for t, s in conditions]))
+
+    assert kube_wait.pod_ready(pod(("PodScheduled", "True"), ("Ready", "True")))
+    assert not kube_wait.pod_ready(pod(("Ready", "False")))
+    assert not kube_wait.pod_ready(SimpleNamespace(status=SimpleNamespace(conditions=None)))

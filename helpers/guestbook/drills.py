@@ -37,9 +37,12 @@ def _reader(address):
     return probe
 
 
-def _frontend_pods(core) -> list[str]:
+def _frontend_pods(core, ready: bool = False) -> list[str]:
+    """The frontend pods not being deleted (only the Ready ones, with ``ready``)."""
+    from helpers.kube_wait import pod_ready  # noqa: PLC0415
+
     pods = core.list_namespaced_pod(NAMESPACE, label_selector=f"app=guestbook,role={FRONTEND}").items
-    return sorted(p.metadata.name for p in pods if not p.metadata.deletion_timestamp)
+    return sorted(p.metadata.name for p in pods if not p.metadata.deletion_timestamp and (not ready or pod_ready(p)))
 
 
 def _judge(prober: Prober, what: str, problems: list[str], since: float = 0.0) -> dict:
@@ -62,18 +65,13 @@ def lose_frontend(inv, address, timeout: float = 120.0) -> tuple[Verdict, Prober
     before = _frontend_pods(core)
     victim = before[0]
     problems: list[str] = []
-    def ready_pods() -> list[str]:
-        pods = core.list_namespaced_pod(NAMESPACE, label_selector=f"app=guestbook,role={FRONTEND}").items
-        return sorted(p.metadata.name for p in pods if not p.metadata.deletion_timestamp
-                      and {c.type: c.status for c in (p.status.conditions or [])}.get("Ready") == "True")
-
     with Prober(_reader(address), interval=1 / RATE, limit=timeout + 30) as prober:
         time.sleep(2)
         lost_at = prober.now()
         prober.marks = [(lost_at, f"{victim} deleted")]
         core.delete_namespaced_pod(victim, NAMESPACE)
         # the Deployment's status lags the deletion: wait for three Ready pods without the victim
-        waited = poll_until(ready_pods, lambda pods: len(pods) == REPLICAS[FRONTEND] and victim not in pods,
+        waited = poll_until(lambda: _frontend_pods(core, ready=True), lambda pods: len(pods) == REPLICAS[FRONTEND] and victim not in pods,
                             what=f"{REPLICAS[FRONTEND]} Ready frontends without {victim}",
                             where=f"Deployment/{NAMESPACE}/{FRONTEND}", timeout=timeout, interval=0.5,
                             describe=lambda pods: f"Ready: {', '.join(pods) or 'none'}").seconds
@@ -129,7 +127,7 @@ def restart_leader(inv, address, timeout: float = 180.0) -> tuple[Verdict, Probe
     from kubernetes import client  # noqa: PLC0415
 
     from helpers.guestbook.install import wait_replicated  # noqa: PLC0415
-    from helpers.kube_wait import wait_statefulset_ready  # noqa: PLC0415
+    from helpers.kube_wait import pod_ready, wait_statefulset_ready  # noqa: PLC0415
     from helpers.waiting import WaitTimeout, poll_until  # noqa: PLC0415
 
     api = api_client(inv)
@@ -141,8 +139,7 @@ def restart_leader(inv, address, timeout: float = 180.0) -> tuple[Verdict, Probe
     node_before = old.spec.node_name
 
     def replaced_and_ready(p) -> bool:
-        ready = {c.type: c.status for c in (p.status.conditions or [])}.get("Ready") == "True" if p else False
-        return p is not None and p.metadata.uid != old.metadata.uid and ready
+        return p is not None and p.metadata.uid != old.metadata.uid and pod_ready(p)
 
     def read_pod():
         found = core.list_namespaced_pod(NAMESPACE, field_selector=f"metadata.name={pod}").items

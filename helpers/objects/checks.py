@@ -8,7 +8,9 @@ from collections.abc import Iterable
 
 def is_ready(pod) -> bool:
     """Whether the pod's Ready condition is True."""
-    return any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
+    from helpers.kube_wait import pod_ready  # noqa: PLC0415
+
+    return pod_ready(pod)
 
 
 def pod_state(pod) -> str:

@@ -121,13 +121,13 @@ def wait_pod_ready(inv, name: str, timeout: float = 120.0, namespace: str = DEMO
     """Poll until pod ``name`` is Ready (and not being deleted); return it."""
     from kubernetes import client  # noqa: PLC0415
 
+    from helpers.kube_wait import pod_ready  # noqa: PLC0415
     from helpers.waiting import poll_until  # noqa: PLC0415
 
     core = client.CoreV1Api(api_client(inv))
 
     def ready(pod) -> bool:
-        conditions = {c.type: c.status for c in (pod.status.conditions or [])} if pod else {}
-        return pod is not None and not pod.metadata.deletion_timestamp and conditions.get("Ready") == "True"
+        return pod is not None and not pod.metadata.deletion_timestamp and pod_ready(pod)
 
     def read():
         found = core.list_namespaced_pod(namespace, field_selector=f"metadata.name={name}").items
