@@ -7,6 +7,12 @@ time, whatever the caller forgets). ``probe`` returns a short text on success an
 on failure; each call becomes a :class:`Sample` (seconds since the start, ok, what it
 said or why it failed). The caller's own request timeout bounds each probe.
 
+By default one probe runs at a time, so a probe that hangs delays the next (closed loop:
+the user who waits before clicking again). With ``concurrency`` > 1 the probes start on
+their schedule whatever the earlier ones are doing, up to that many in flight (open
+loop: many users, each arriving on time), so an outage costs every probe due during it;
+a drill that judges availability needs that. Samples are kept in order of their start.
+
     with Prober(lambda: get(url), interval=0.1, limit=60) as p:
         break_something()
     p.summary()   # {"probes": 412, "answered": 410, "ratio": 0.995, "longest_outage": 0.2, ...}
@@ -35,34 +41,57 @@ class Prober:
     """Call ``probe`` every ``interval`` seconds in a thread (at most ``limit`` seconds, ``max_count`` calls)."""
 
     def __init__(self, probe: Callable[[], str], *, interval: float = 0.1, limit: float = 120.0,
-                 max_count: int = 5000):
-        if interval <= 0 or limit <= 0 or max_count <= 0:
-            raise ValueError(f"interval, limit and max_count must be positive (got {interval}, {limit}, {max_count})")
+                 max_count: int = 5000, concurrency: int = 1):
+        if interval <= 0 or limit <= 0 or max_count <= 0 or concurrency <= 0:
+            raise ValueError(f"interval, limit, max_count and concurrency must be positive (got {interval}, {limit}, "
+                             f"{max_count}, {concurrency})")
         self.probe, self.interval, self.limit, self.max_count = probe, interval, limit, max_count
-        self.samples: list[Sample] = []
+        self.concurrency = concurrency
+        self._samples: list[Sample] = []
+        self._lock = threading.Lock()
         #: moments a drill marks on the timeline, ``(seconds, label)``
         self.marks: list[tuple[float, str]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.started = 0.0
 
+    @property
+    def samples(self) -> list[Sample]:
+        """The samples so far, in order of their start."""
+        with self._lock:
+            return sorted(self._samples, key=lambda s: s.t) if self.concurrency > 1 else list(self._samples)
+
+    def _one(self) -> None:
+        t0 = time.monotonic()
+        try:
+            ok, detail = True, str(self.probe())
+        except Exception as err:  # noqa: BLE001 - a failed probe is data, not an error
+            ok, detail = False, f"{type(err).__name__}: {err}"[:200]
+        with self._lock:
+            self._samples.append(Sample(t0 - self.started, ok, detail, time.monotonic() - t0))
+
     def _run(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="probe") if self.concurrency > 1 else None
         n = 0
-        while not self._stop.is_set() and n < self.max_count:
-            due = self.started + n * self.interval
-            now = time.monotonic()
-            if now - self.started >= self.limit:
-                break
-            if due > now:
-                self._stop.wait(due - now)
-                continue
-            t0 = time.monotonic()
-            try:
-                ok, detail = True, str(self.probe())
-            except Exception as err:  # noqa: BLE001 - a failed probe is data, not an error
-                ok, detail = False, f"{type(err).__name__}: {err}"[:200]
-            self.samples.append(Sample(t0 - self.started, ok, detail, time.monotonic() - t0))
-            n += 1
+        try:
+            while not self._stop.is_set() and n < self.max_count:
+                due = self.started + n * self.interval
+                now = time.monotonic()
+                if now - self.started >= self.limit:
+                    break
+                if due > now:
+                    self._stop.wait(due - now)
+                    continue
+                if pool is None:
+                    self._one()
+                else:
+                    pool.submit(self._one)
+                n += 1
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
 
     def start(self) -> Prober:
         """Start probing (returns self)."""
