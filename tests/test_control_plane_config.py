@@ -46,7 +46,8 @@ def test_apiserver_flags(inv):
     assert flags["advertise-address"] == "192.168.4.22"
     assert flags["authorization-mode"] == "Node,RBAC"
     assert flags["enable-admission-plugins"] == "NodeRestriction"
-    assert flags["etcd-servers"] == ",".join(f"https://192.168.4.2{i}:2379" for i in (1, 2, 3))
+    # stacked etcd: each API server uses its own member (see control_plane.etcd_servers)
+    assert flags["etcd-servers"] == "https://127.0.0.1:2379"
     assert flags["service-cluster-ip-range"] == "10.96.0.0/16"
     assert flags["service-account-issuer"] == "https://kubernetes.default.svc.cluster.local"
     # CIS 1.2.x: bounded token lifetimes, an audit log kept and rotated, strong TLS, no profiling

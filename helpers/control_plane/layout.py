@@ -41,8 +41,20 @@ def admin_kubeconfig_path(inv) -> Path:
     return admin_kubeconfig(inv)
 
 
-def etcd_servers(inv) -> list[str]:
-    """Client URLs of every etcd member (the API server balances across them)."""
+def etcd_servers(inv, host=None) -> list[str]:
+    """The etcd client URLs the API server on ``host`` uses (every member's when ``host`` is None).
+
+    A master that is an etcd member itself (stacked etcd, as kubeadm builds it) talks to its
+    own member only, on loopback: its API server then lives and dies with that member, and
+    HAProxy's ``/readyz`` check takes both out together. Given all three, each API server's
+    etcd client balances requests over them and keeps sending a third of them to a member
+    whose machine is lost (its TCP connection never sees a reset) until they time out - 11's
+    master drill measured 16 of 600 reads failing that way, and every API server failing
+    ``/readyz`` now and then, so that HAProxy marked healthy masters DOWN. With external etcd
+    (masters that are not members) every member is listed.
+    """
+    if host is not None and "etcd" in host.roles:
+        return ["https://127.0.0.1:2379"]
     return [f"https://{h.address}:2379" for h in inv.hosts_with("etcd")]
 
 

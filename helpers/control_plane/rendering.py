@@ -34,7 +34,7 @@ def unit_context(inv, host) -> dict:
     """The values the control-plane templates need for one master."""
     return {
         "advertise_address": str(host.address),
-        "etcd_servers": etcd_servers(inv),
+        "etcd_servers": etcd_servers(inv, host),
         "service_cidr": str(inv.network.service_cidr),
         "pod_cidr": str(inv.network.pod_cidr),
         "cluster_name": inv.cluster.name,
