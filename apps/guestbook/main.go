@@ -78,7 +78,7 @@ type failure struct {
 }
 
 func main() {
-	opts := func(env, fallback string) *redis.Client {
+	opts := func(env, fallback string, timeout time.Duration) *redis.Client {
 		addr := os.Getenv(env)
 		if addr == "" {
 			addr = fallback
@@ -87,14 +87,17 @@ func main() {
 		// without endpoints drops the connection attempt) should be named within seconds
 		return redis.NewClient(&redis.Options{
 			Addr: addr, Password: os.Getenv("REDIS_PASSWORD"), MaxRetries: 1, ContextTimeoutEnabled: true,
-			DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
+			DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout,
 		})
 	}
 	pod := os.Getenv("POD_NAME")
 	if pod == "" {
 		pod, _ = os.Hostname()
 	}
-	s := &server{leader: opts("REDIS_LEADER", "redis-leader:6379"), follower: opts("REDIS_FOLLOWER", "redis-follower:6379"), pod: pod}
+	// A follower answers a read of the list in a millisecond; one that does not answer in
+	// 500 ms is on a lost node (its endpoint not yet removed), and the read goes to the leader.
+	s := &server{leader: opts("REDIS_LEADER", "redis-leader:6379", 2*time.Second),
+		follower: opts("REDIS_FOLLOWER", "redis-follower:6379", 500*time.Millisecond), pod: pod}
 	listen := os.Getenv("LISTEN")
 	if listen == "" {
 		listen = ":8080"
@@ -166,16 +169,23 @@ func validate(entry string) (string, error) {
 func (s *server) read(ctx context.Context) (listing, error) {
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
-	out := listing{ServedBy: s.pod, ReadFrom: readFrom{Address: s.follower.Options().Addr}}
-	entries, err := s.follower.LRange(ctx, listKey, 0, -1).Result()
-	if err != nil {
-		return out, fmt.Errorf("read from %s: %w", out.ReadFrom.Address, err)
+	out := listing{ServedBy: s.pod}
+	// reads go to a follower; when it does not answer, to the leader (the writes' Redis)
+	var errs []error
+	for _, c := range []*redis.Client{s.follower, s.leader} {
+		entries, err := c.LRange(ctx, listKey, 0, -1).Result()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("read from %s: %w", c.Options().Addr, err))
+			continue
+		}
+		out.Entries, out.ReadFrom.Address = entries, c.Options().Addr
+		if role, err := c.Do(ctx, "ROLE").Slice(); err == nil && len(role) > 0 {
+			out.ReadFrom.Role = fmt.Sprint(role[0])
+		}
+		return out, nil
 	}
-	out.Entries = entries
-	if role, err := s.follower.Do(ctx, "ROLE").Slice(); err == nil && len(role) > 0 {
-		out.ReadFrom.Role = fmt.Sprint(role[0])
-	}
-	return out, nil
+	out.ReadFrom.Address = s.follower.Options().Addr
+	return out, errors.Join(errs...)
 }
 
 func (s *server) write(ctx context.Context, entry string) (written, error) {
