@@ -43,6 +43,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "metallb", "metallb.*", "routing", "routing.*", "storage", "storage.*", "guestbook", "guestbook.*",
         "metrics", "metrics.*",
     ),
+    # day two: what runs a built cluster, composed from several chapters' checks
+    "operations": ("resilience", "resilience.*"),
     "top": ("__main__", "runbook", "certs", "lab", "lab.*", "mirror", "mirror.*"),
 }
 CHAPTERS = "chapters"
