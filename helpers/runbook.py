@@ -40,6 +40,10 @@ PLANNED = (
     "05-workers",
     "06-objects",
 )
+#: the last notebook of the series that builds the cluster (``make up``, a plain ``run``); the ones
+#: after it change or probe a built cluster (10 operations, 11 resilience, 12 conformance) and run
+#: only when named (``--only 11``, ``--from 10``) and in ``make test``
+SERIES_END = "09"
 _NUMBERED = re.compile(r"^(\d\d)-.+\.ipynb$")
 
 
@@ -73,7 +77,10 @@ def _number(token: str) -> str:
 
 
 def select(notebooks: list[Path], from_: str | None = None, only: str | None = None) -> list[Path]:
-    """Pick the notebooks to run: all, from number NN on, or only number NN.
+    """Pick the notebooks to run: the series (01 to :data:`SERIES_END`), from number NN, or only NN.
+
+    ``from_`` within the series resumes it and stops at its end; ``from_`` after it runs from
+    there to the last notebook.
 
     Raises:
         ConfigError: when the number given matches no notebook.
@@ -81,14 +88,15 @@ def select(notebooks: list[Path], from_: str | None = None, only: str | None = N
     have = [p.name[:2] for p in notebooks]
     token = only if only is not None else from_
     if token is None:
-        return list(notebooks)
+        return [p for p in notebooks if p.name[:2] <= SERIES_END]
     number = _number(token)
     if number not in have:
         listing = ", ".join(p.stem for p in notebooks) or "none"
         raise ConfigError(f"no notebook numbered {number} (have: {listing})")
     if only is not None:
         return [p for p in notebooks if p.name[:2] == number]
-    return [p for p in notebooks if p.name[:2] >= number]
+    end = SERIES_END if number <= SERIES_END else "99"
+    return [p for p in notebooks if number <= p.name[:2] <= end]
 
 
 def failing_cell(executed: Path) -> tuple[str, str]:

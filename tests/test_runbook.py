@@ -169,3 +169,13 @@ def test_main_job_without_lab_runs_notebooks_and_names_missing(tmp_path, cluster
     assert f"no admin kubeconfig yet ({kubeconfig})" in out
     assert "do not exist yet: 03-etcd, 04-masters, 05-workers, 06-objects" in out
     assert f"executed notebooks: {tmp_path / 'out'}/" in out
+
+
+def test_the_series_ends_at_09_and_later_notebooks_run_by_name(tmp_path):
+    for n in ("01-a", "08-b", "09-c", "10-d", "11-e"):
+        (tmp_path / f"{n}.ipynb").write_text("{}")
+    nbs = discover(tmp_path)
+    assert [p.stem for p in select(nbs)] == ["01-a", "08-b", "09-c"]
+    assert [p.stem for p in select(nbs, from_="08")] == ["08-b", "09-c"], "resuming stops at the series' end"
+    assert [p.stem for p in select(nbs, from_="10")] == ["10-d", "11-e"]
+    assert [p.stem for p in select(nbs, only="11")] == ["11-e"]
