@@ -40,12 +40,12 @@ LABEL = "kj-resilience/drill"
 KINDS = ("reads", "writes", "app")
 
 
-def http_probe(address, path: str, connect_timeout: float = 0.25, read_timeout: float = 2.0,
+def http_probe(address, path: str, connect_timeout: float = 0.15, read_timeout: float = 2.0,
                port: int = 80) -> Callable[[], str]:
     """One ``GET path`` on ``address``:``port`` that must answer 200; returns the ``served_by`` it names (or ``200``).
 
     The connection gets ``connect_timeout`` (on a LAN a live endpoint accepts in well under a
-    millisecond; one that has not in 250 ms is not there), the answer ``read_timeout``.
+    millisecond; one that has not in 150 ms is not there), the answer ``read_timeout``.
     """
     def probe() -> str:
         conn = http.client.HTTPConnection(str(address), port, timeout=connect_timeout)
@@ -66,12 +66,12 @@ def http_probe(address, path: str, connect_timeout: float = 0.25, read_timeout: 
     return probe
 
 
-def retried(call: Callable[[], str], attempts: int = 8, budget: float = TIMEOUT - 0.5) -> Callable[[], str]:
+def retried(call: Callable[[], str], attempts: int = 12, budget: float = TIMEOUT - 0.5) -> Callable[[], str]:
     """``call`` as a client that retries a failed idempotent request on a new connection.
 
     Kubernetes removes a lost node's pods from a Service's endpoints only once the node is
     declared lost (20 s here, see 04's controller manager); until then new connections that
-    kube-proxy sends to them are never accepted. A client that gives a connection 250 ms
+    kube-proxy sends to them are never accepted. A client that gives a connection 150 ms
     (:func:`http_probe`) and tries again reaches a live pod: kube-proxy picks an endpoint per
     connection. At most ``attempts`` tries, none started after ``budget`` seconds; the answer
     says on which attempt it came.
