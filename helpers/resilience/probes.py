@@ -2,10 +2,12 @@
 
 Three :class:`~helpers.prober.Prober` threads share one clock (:class:`ProbeSet`):
 
-- **reads**: ``GET /api/v1/namespaces/default`` through the VIP, as admin;
+- **reads**: ``GET /api/v1/namespaces/default`` through the VIP, as admin, tried up to three
+  times (2 s each) on new connections within the 5 s;
 - **writes**: ``POST`` a ConfigMap into :data:`NAMESPACE` through the VIP. A write is
   *acknowledged* when the API says ``201 Created``: it was committed by a quorum of etcd,
-  so it must survive every drill. The ConfigMaps are kept until the drill's check has
+  so it must survive every drill. A write is tried again like a read; on a retry, 409
+  AlreadyExists means an earlier try was committed (the name is new, this client's own). The ConfigMaps are kept until the drill's check has
   listed them (a write deleted at once could not be shown to be durable), then deleted
   together, label by label (:meth:`ProbeSet.check_writes`);
 - **app**: an application's own request (the notebook passes 09's guestbook read).
@@ -36,6 +38,10 @@ NAMESPACE = "kj-resilience"
 RATES = {"reads": 5, "writes": 2, "app": 5}
 #: seconds each request may take before it counts as failed (kubectl, by default, would wait far longer)
 TIMEOUT = 5.0
+#: the API probes are a client that tries again on a new connection, as client-go does for a GET
+#: whose connection was reset; a create is safe to retry because its name is new (see _write)
+API_ATTEMPTS = 3
+API_ATTEMPT_TIMEOUT = 2.0
 LABEL = "kj-resilience/drill"
 KINDS = ("reads", "writes", "app")
 
@@ -134,12 +140,32 @@ class ProbeSet:
 
     # the probes ------------------------------------------------------------------------
 
+    def _attempts(self, send) -> str:
+        """Up to :data:`API_ATTEMPTS` tries of ``send(attempt)`` within :data:`TIMEOUT`.
+
+        Each is a new connection with :data:`API_ATTEMPT_TIMEOUT`; a try that could not end in
+        time is not started. The failures are named when the last one raises.
+        """
+        started, failed = time.monotonic(), []
+        for attempt in range(1, API_ATTEMPTS + 1):
+            try:
+                said = send(attempt)
+            except (requests.RequestException, RuntimeError) as err:
+                failed.append(f"{type(err).__name__}: {err}"[:100])
+                if time.monotonic() - started + API_ATTEMPT_TIMEOUT > TIMEOUT:
+                    break
+                continue
+            return said if attempt == 1 else f"{said} (attempt {attempt})"
+        raise RuntimeError(f"{len(failed)} attempts failed: " + " | ".join(dict.fromkeys(failed)))
+
     def _read(self) -> str:
-        r = requests.get(f"{self.base}/api/v1/namespaces/default", verify=self.ca, cert=self.cert,
-                         timeout=TIMEOUT, headers={"Connection": "close"})
-        if r.status_code != 200:
-            raise RuntimeError(f"{r.status_code} {_said(r)}")
-        return "200"
+        def send(_attempt: int) -> str:
+            r = requests.get(f"{self.base}/api/v1/namespaces/default", verify=self.ca, cert=self.cert,
+                             timeout=API_ATTEMPT_TIMEOUT, headers={"Connection": "close"})
+            if r.status_code != 200:
+                raise RuntimeError(f"{r.status_code} {_said(r)}")
+            return "200"
+        return self._attempts(send)
 
     def _write(self) -> str:
         phase = self.phase
@@ -147,13 +173,19 @@ class ProbeSet:
             name = f"w-{self.run_id}-{next(self._seq):06d}"
         body = {"apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": {"name": name, "labels": {LABEL: phase}}, "data": {"phase": phase}}
-        r = requests.post(f"{self.base}/api/v1/namespaces/{NAMESPACE}/configmaps", json=body, verify=self.ca,
-                          cert=self.cert, timeout=TIMEOUT, headers={"Connection": "close"})
-        if r.status_code != 201:
+
+        def send(attempt: int) -> str:
+            r = requests.post(f"{self.base}/api/v1/namespaces/{NAMESPACE}/configmaps", json=body, verify=self.ca,
+                              cert=self.cert, timeout=API_ATTEMPT_TIMEOUT, headers={"Connection": "close"})
+            # the name is this client's own and new: on a retry, "already exists" means that an
+            # earlier attempt was committed although its answer never came back
+            if r.status_code == 201 or (r.status_code == 409 and attempt > 1):
+                return f"{name} {r.status_code}"
             raise RuntimeError(f"{r.status_code} {_said(r)}")
+        said = self._attempts(send)
         with self._lock:
             self.acknowledged.setdefault(phase, []).append(name)
-        return name
+        return said
 
     # the clock -------------------------------------------------------------------------
 
