@@ -72,21 +72,22 @@ def http_probe(address, path: str, connect_timeout: float = 0.15, read_timeout: 
     return probe
 
 
-def retried(call: Callable[[], str], attempts: int = 12, budget: float = TIMEOUT - 0.5) -> Callable[[], str]:
+def retried(call: Callable[..., str], attempts: int = 12, budget: float = TIMEOUT - 0.5,
+            numbered: bool = False) -> Callable[[], str]:
     """``call`` as a client that retries a failed idempotent request on a new connection.
 
     Kubernetes removes a lost node's pods from a Service's endpoints only once the node is
     declared lost (20 s here, see 04's controller manager); until then new connections that
     kube-proxy sends to them are never accepted. A client that gives a connection 150 ms
     (:func:`http_probe`) and tries again reaches a live pod: kube-proxy picks an endpoint per
-    connection. At most ``attempts`` tries, none started after ``budget`` seconds; the answer
-    says on which attempt it came.
+    connection. At most ``attempts`` tries, none started after ``budget`` seconds (``call`` gets
+    the attempt's number when ``numbered``); the answer says on which attempt it came.
     """
     def probe() -> str:
         failed, started = [], time.monotonic()
         for attempt in range(1, attempts + 1):
             try:
-                said = call()
+                said = call(attempt) if numbered else call()
             except Exception as err:  # noqa: BLE001 - each failure is named in the last one's message
                 failed.append(f"{type(err).__name__}: {err}"[:100])
                 if time.monotonic() - started > budget:
@@ -141,22 +142,8 @@ class ProbeSet:
     # the probes ------------------------------------------------------------------------
 
     def _attempts(self, send) -> str:
-        """Up to :data:`API_ATTEMPTS` tries of ``send(attempt)`` within :data:`TIMEOUT`.
-
-        Each is a new connection with :data:`API_ATTEMPT_TIMEOUT`; a try that could not end in
-        time is not started. The failures are named when the last one raises.
-        """
-        started, failed = time.monotonic(), []
-        for attempt in range(1, API_ATTEMPTS + 1):
-            try:
-                said = send(attempt)
-            except (requests.RequestException, RuntimeError) as err:
-                failed.append(f"{type(err).__name__}: {err}"[:100])
-                if time.monotonic() - started + API_ATTEMPT_TIMEOUT > TIMEOUT:
-                    break
-                continue
-            return said if attempt == 1 else f"{said} (attempt {attempt})"
-        raise RuntimeError(f"{len(failed)} attempts failed: " + " | ".join(dict.fromkeys(failed)))
+        """Up to :data:`API_ATTEMPTS` tries of ``send(attempt)`` (:func:`retried`), each within :data:`TIMEOUT`."""
+        return retried(send, API_ATTEMPTS, TIMEOUT - API_ATTEMPT_TIMEOUT, numbered=True)()
 
     def _read(self) -> str:
         def send(_attempt: int) -> str:
