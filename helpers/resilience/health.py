@@ -8,13 +8,12 @@ still fail when its time is up).
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import requests
 
 from helpers.resilience import observe
 from helpers.verdict import Checklist, Verdict
-from helpers.waiting import WaitTimeout, poll_until
+from helpers.waiting import poll_until
 
 
 def _ssh(fleet) -> dict[str, str]:
@@ -30,16 +29,13 @@ def _ssh(fleet) -> dict[str, str]:
 
 
 def _apiservers(inv) -> dict[str, str]:
-    from helpers.k8s_pki import pki_dir  # noqa: PLC0415
-    from helpers.pki import trust_file  # noqa: PLC0415
+    from helpers.resilience.probes import _admin  # noqa: PLC0415
 
-    kp = pki_dir(inv.cluster_dir)
+    ca, cert, _vip = _admin(inv)
     out = {}
     for m in inv.hosts_with("master"):
         try:
-            r = requests.get(f"https://{m.address}:6443/readyz", verify=str(trust_file(kp)),
-                             cert=(str(kp / "admin.crt"), str(kp / "admin.key")), timeout=3)
-            out[m.name] = str(r.status_code)
+            out[m.name] = str(requests.get(f"https://{m.address}:6443/readyz", verify=ca, cert=cert, timeout=3).status_code)
         except requests.RequestException as err:
             out[m.name] = type(err).__name__
     return out
@@ -121,15 +117,8 @@ def wait_healthy(inv, fleet, app=None, timeout: float = 300.0, interval: float =
         WaitTimeout: still unhealthy after ``timeout`` seconds (the failing checks in the message).
     """
     started = time.monotonic()
-    try:
-        seen = poll_until(lambda: health(inv, fleet, app), lambda v: v.ok, what="every part of the cluster back",
-                          where=inv.cluster.name, timeout=timeout, interval=interval,
-                          describe=lambda v: "; ".join(v.problems))
-    except WaitTimeout:
-        raise
+    seen = poll_until(lambda: health(inv, fleet, app), lambda v: v.ok, what="every part of the cluster back",
+                      where=inv.cluster.name, timeout=timeout, interval=interval,
+                      describe=lambda v: "; ".join(v.problems))
     return seen.value, time.monotonic() - started
 
-
-def as_text(seen: dict[str, Any]) -> str:
-    """A one-line ``k=v`` view of a dict (for marks and tables)."""
-    return ", ".join(f"{k}={v}" for k, v in seen.items())
